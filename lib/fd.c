@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Descriptor helpers shared by the mechanism files.  This is the only file
+ * in lib/ with HAVE_* conditionals: pipe2() sets both flags atomically
+ * where it exists; elsewhere pipe() plus fcntl() leaves a window in which
+ * a concurrent fork()+exec() in another thread can inherit the ends, which
+ * is the best POSIX.1-2008 allows.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+int
+mw__fd_set_cloexec(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+
+    if (flags < 0)
+        return -errno;
+    if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+        return -errno;
+    return 0;
+}
+
+int
+mw__fd_set_nonblock(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0)
+        return -errno;
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+int
+mw__pipe(int fds[2])
+{
+#ifdef HAVE_PIPE2
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+#else
+    int rc;
+
+    if (pipe(fds) < 0)
+        return -errno;
+    for (int i = 0; i < 2; i++) {
+        rc = mw__fd_set_cloexec(fds[i]);
+        if (rc == 0)
+            rc = mw__fd_set_nonblock(fds[i]);
+        if (rc < 0) {
+            mw__close(fds[0]);
+            mw__close(fds[1]);
+            return rc;
+        }
+    }
+    return 0;
+#endif
+}
+
+void
+mw__close(int fd)
+{
+    int saved = errno;
+
+    /* POSIX leaves the descriptor's state unspecified after EINTR; Linux
+     * and the BSDs have released it, so retrying could close a descriptor
+     * another thread just opened. */
+    (void)close(fd);
+    errno = saved;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one internal header: the seam between the portable core (poll.c,
+ * waker.c, version.c) and the mechanism files.  Exactly one poller-*.c and
+ * one waker-*.c are linked, chosen by configure; the core never names one.
+ *
+ * Valid pairs: epoll+eventfd, epoll+pipe, kqueue+user, kqueue+pipe,
+ * poll+pipe.  The pipe waker works with any poller because it only
+ * registers a descriptor through mw__poller_ctl(); "user" needs kqueue.
+ *
+ * Who calls what:
+ *   - mw__wake_signal() runs on any thread and in signal handlers: it must
+ *     be async-signal-safe (no locks, no allocation) and keep errno.
+ *   - mw__poller_wait() and mw__wake_consume() run only on the thread in
+ *     mw_poll_wait(), one at a time per poll.
+ *   - everything else runs on any thread, serialised by the core's lock
+ *     for one poll, possibly while another thread is in mw__poller_wait().
+ */
+#ifndef MW_INTERNAL_H
+#define MW_INTERNAL_H
+
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <miowake.h>
+
+/* ---- export and descriptor helpers (fd.c) ---- */
+
+#ifdef MW_HAVE_VISIBILITY
+# define MW_EXPORT __attribute__((visibility("default")))
+#else
+# define MW_EXPORT
+#endif
+
+int  mw__fd_set_cloexec(int fd);
+int  mw__fd_set_nonblock(int fd);
+/* A pipe with both ends close-on-exec and non-blocking; -errno. */
+int  mw__pipe(int fds[2]);
+/* close() that keeps errno and ignores EINTR (the descriptor is gone). */
+void mw__close(int fd);
+
+/* ---- cookies ----
+ * Backends never see tokens.  They tag each kernel registration with a
+ * cookie and report the cookie back; the core turns it into the caller's
+ * token under its lock, which is what lets a registration or a waker go
+ * away while a wait is running.  A descriptor's cookie is its number
+ * (below 2^31); a waker's is its slot index with MW__COOKIE_WAKER set.
+ * Both fit in a uintptr_t, so a backend writes cookies straight into the
+ * caller's mw_event array and the core rewrites them in place. */
+#define MW__COOKIE_WAKER ((mw_token)1 << 31)
+
+/* ---- poller: implemented by exactly one poller-*.c ---- */
+
+struct mw__poller;
+
+enum mw__ctl { MW__CTL_ADD, MW__CTL_MOD, MW__CTL_DEL };
+
+int  mw__poller_open(struct mw__poller **out);
+/* Closes descriptors only: no EPOLL_CTL_DEL on a set a child may share. */
+void mw__poller_close(struct mw__poller *p);
+/* ADD/MOD/DEL fd with its cookie and interest (MW_READABLE...).  Errors
+ * the kernel reports come back as -errno. */
+int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
+                    mw_token cookie, unsigned interest);
+/* A descriptor of a waker is about to be closed: drop any user-space state
+ * for it without touching the kernel's set (closing removes it there). */
+void mw__poller_forget(struct mw__poller *p, int fd);
+/* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
+ * into ev and return their count, 0 on timeout (never for a negative
+ * timeout), or -errno (-EINTR when a signal handler ran). */
+int  mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
+                     int timeout_ms);
+/* The descriptor to nest in another loop, or -ENOTSUP. */
+int  mw__poller_fd(const struct mw__poller *p);
+
+/* ---- waker: implemented by exactly one waker-*.c ---- */
+
+struct mw__wake;
+
+/* Create the kernel object and register it with p under cookie, readable
+ * and edge-triggered where the poller offers it. */
+int  mw__wake_open(struct mw__wake **out, struct mw__poller *p,
+                   mw_token cookie);
+/* Make the registered object readable.  Async-signal-safe; keeps errno.
+ * Called only when the core's pending flag went 0 -> 1. */
+int  mw__wake_signal(struct mw__wake *wk);
+/* The wait collected this waker's event: consume what the kernel object
+ * holds so that the next signal makes a fresh edge.  Runs before the core
+ * clears the pending flag. */
+void mw__wake_consume(struct mw__wake *wk);
+/* Release everything; p is the poller still attached, or NULL when the
+ * poll was freed first. */
+void mw__wake_close(struct mw__wake *wk, struct mw__poller *p);
+
+/* ---- core services for mw_poll (poll.c) used by waker.c ---- */
+
+/* Reserve a waker slot and its cookie; events for it are dropped until
+ * mw__poll_publish() fills the slot, and again after mw__poll_detach(). */
+int  mw__poll_attach(mw_poll *poll, mw_token *cookie);
+void mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w);
+void mw__poll_detach(mw_poll *poll, mw_token cookie);
+struct mw__poller *mw__poll_poller(mw_poll *poll);
+
+/* ---- core services for mw_waker (waker.c) used by poll.c ---- */
+
+/* The wait handed out w's event: consume and clear its pending flag. */
+void mw__waker_collected(mw_waker *w);
+mw_token mw__waker_token(const mw_waker *w);
+/* poll is being freed: w keeps working but no longer refers to it. */
+void mw__waker_orphan(mw_waker *w);
+
+#endif /* MW_INTERNAL_H */

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The portable half of mw_poll: argument checks, errno preservation, and
+ * the tables that turn the cookies a backend reports into the caller's
+ * tokens.  Owning those tables here, rather than trusting the kernel's
+ * copy of a token, is what makes every backend agree on -EEXIST/-ENOENT,
+ * lets a waker be recognised without stealing a bit from 64-bit tokens,
+ * and lets a registration or waker vanish while another thread waits:
+ * an event whose cookie no longer names a live entry is dropped.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define INTEREST_ALL (MW_READABLE | MW_WRITABLE | MW_PRIORITY)
+
+struct fd_slot {
+    mw_token token;
+    bool registered;
+};
+
+struct mw_poll {
+    struct mw__poller *poller;
+    /*
+     * Guards the tables below.  Registration calls hold it across their
+     * kernel call so the table and the kernel's set change together; the
+     * wait takes it only to translate a batch, never while it blocks.
+     */
+    pthread_mutex_t lock;
+    struct fd_slot *fds;        /* indexed by descriptor number */
+    size_t nfds;
+    mw_waker **wakers;          /* indexed by the waker's cookie */
+    size_t nwakers;
+};
+
+/* A waker slot that is taken but whose kernel object is not ready yet. */
+static char reserved_marker;
+#define RESERVED ((mw_waker *)(void *)&reserved_marker)
+
+static int
+keep_errno(int saved, int rc)
+{
+    errno = saved;
+    return rc;
+}
+
+static int
+check_args(const mw_poll *poll, int fd, unsigned interest)
+{
+    if (!poll)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    if (interest == 0 || (interest & ~INTEREST_ALL))
+        return -EINVAL;
+    return 0;
+}
+
+/* Grow an array of elem-sized entries so that index idx exists; the new
+ * entries are zeroed.  Called with the lock held. */
+static int
+grow(void **array, size_t *len, size_t elem, size_t idx)
+{
+    size_t n = *len ? *len : 16;
+    unsigned char *p;
+
+    if (idx < *len)
+        return 0;
+    while (n <= idx) {
+        if (n > SIZE_MAX / 2 / elem)
+            return -ENOMEM;
+        n *= 2;
+    }
+    p = realloc(*array, n * elem);
+    if (!p)
+        return -ENOMEM;
+    for (size_t i = *len * elem; i < n * elem; i++)
+        p[i] = 0;
+    *array = p;
+    *len = n;
+    return 0;
+}
+
+MW_EXPORT int
+mw_poll_new(mw_poll **out)
+{
+    int saved = errno;
+    mw_poll *poll;
+    int rc;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    poll = calloc(1, sizeof(*poll));
+    if (!poll)
+        return keep_errno(saved, -ENOMEM);
+    rc = pthread_mutex_init(&poll->lock, NULL);
+    if (rc != 0) {
+        free(poll);
+        return keep_errno(saved, -rc);
+    }
+    rc = mw__poller_open(&poll->poller);
+    if (rc < 0) {
+        pthread_mutex_destroy(&poll->lock);
+        free(poll);
+        return keep_errno(saved, rc);
+    }
+    *out = poll;
+    return keep_errno(saved, 0);
+}
+
+MW_EXPORT void
+mw_poll_free(mw_poll *poll)
+{
+    int saved = errno;
+
+    if (!poll)
+        return;
+    /* Wakers still attached keep working on their own descriptors; they
+     * just stop referring to this poll. */
+    for (size_t i = 0; i < poll->nwakers; i++) {
+        mw_waker *w = poll->wakers[i];
+
+        if (w && w != RESERVED)
+            mw__waker_orphan(w);
+    }
+    mw__poller_close(poll->poller);
+    pthread_mutex_destroy(&poll->lock);
+    free(poll->fds);
+    free(poll->wakers);
+    free(poll);
+    errno = saved;
+}
+
+MW_EXPORT int
+mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
+{
+    int saved = errno;
+    int rc = check_args(poll, fd, interest);
+
+    if (rc < 0)
+        return keep_errno(saved, rc);
+    pthread_mutex_lock(&poll->lock);
+    if ((size_t)fd < poll->nfds && poll->fds[fd].registered) {
+        rc = -EEXIST;
+    } else {
+        rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
+                  (size_t)fd);
+        if (rc == 0)
+            rc = mw__poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
+                                interest);
+        if (rc == 0) {
+            poll->fds[fd].token = token;
+            poll->fds[fd].registered = true;
+        }
+    }
+    pthread_mutex_unlock(&poll->lock);
+    return keep_errno(saved, rc);
+}
+
+MW_EXPORT int
+mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
+{
+    int saved = errno;
+    int rc = check_args(poll, fd, interest);
+
+    if (rc < 0)
+        return keep_errno(saved, rc);
+    pthread_mutex_lock(&poll->lock);
+    if ((size_t)fd >= poll->nfds || !poll->fds[fd].registered) {
+        rc = -ENOENT;
+    } else {
+        rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
+                            interest);
+        if (rc == 0)
+            poll->fds[fd].token = token;
+    }
+    pthread_mutex_unlock(&poll->lock);
+    return keep_errno(saved, rc);
+}
+
+MW_EXPORT int
+mw_poll_deregister(mw_poll *poll, int fd)
+{
+    int saved = errno;
+    int rc;
+
+    if (!poll)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    pthread_mutex_lock(&poll->lock);
+    if ((size_t)fd >= poll->nfds || !poll->fds[fd].registered) {
+        rc = -ENOENT;
+    } else {
+        rc = mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0);
+        /* A descriptor closed (or replaced by dup2) before deregistering
+         * has already left the kernel's set; releasing its slot is all
+         * that is left to do. */
+        if (rc == -EBADF || rc == -ENOENT)
+            rc = 0;
+        if (rc == 0)
+            poll->fds[fd].registered = false;
+    }
+    pthread_mutex_unlock(&poll->lock);
+    return keep_errno(saved, rc);
+}
+
+/* Turn n raw (cookie, flags) pairs into the caller's events in place,
+ * dropping those whose registration or waker has gone; returns the count
+ * kept. */
+static int
+deliver(mw_poll *poll, struct mw_event *ev, int n)
+{
+    int kept = 0;
+
+    pthread_mutex_lock(&poll->lock);
+    for (int i = 0; i < n; i++) {
+        mw_token cookie = ev[i].token;
+        uint32_t flags = ev[i].flags;
+
+        if (cookie & MW__COOKIE_WAKER) {
+            size_t id = (size_t)(cookie & ~MW__COOKIE_WAKER);
+            mw_waker *w = id < poll->nwakers ? poll->wakers[id] : NULL;
+
+            if (!w || w == RESERVED)
+                continue;
+            mw__waker_collected(w);
+            ev[kept].token = mw__waker_token(w);
+            ev[kept].flags = MW_EV_READABLE;
+        } else {
+            size_t fd = (size_t)cookie;
+
+            if (fd >= poll->nfds || !poll->fds[fd].registered)
+                continue;
+            ev[kept].token = poll->fds[fd].token;
+            ev[kept].flags = flags;
+        }
+        kept++;
+    }
+    pthread_mutex_unlock(&poll->lock);
+    return kept;
+}
+
+static void
+deadline_after(struct timespec *t, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Milliseconds left until t, rounded up so a wait never ends early. */
+static int
+ms_until(const struct timespec *t)
+{
+    struct timespec now;
+    long long ns;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ns = (long long)(t->tv_sec - now.tv_sec) * 1000000000LL
+         + (t->tv_nsec - now.tv_nsec);
+    if (ns <= 0)
+        return 0;
+    return (int)((ns + 999999) / 1000000);
+}
+
+MW_EXPORT int
+mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
+             int timeout_ms)
+{
+    int saved = errno;
+    struct timespec deadline;
+    int n;
+
+    if (!poll || !events || capacity == 0)
+        return -EINVAL;
+    if (capacity > INT_MAX)
+        capacity = INT_MAX;
+    if (timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms);
+    for (;;) {
+        n = mw__poller_wait(poll->poller, events, capacity, timeout_ms);
+        if (n > 0)
+            n = deliver(poll, events, n);
+        if (n < 0 || timeout_ms == 0)
+            break;
+        if (n > 0)
+            break;
+        /* Everything reported was stale, or the backend woke for its own
+         * reasons: wait again for what is left of the timeout. */
+        if (timeout_ms > 0) {
+            timeout_ms = ms_until(&deadline);
+            if (timeout_ms == 0)
+                break;
+        }
+    }
+    return keep_errno(saved, n);
+}
+
+MW_EXPORT int
+mw_poll_fd(const mw_poll *poll)
+{
+    if (!poll)
+        return -EINVAL;
+    return mw__poller_fd(poll->poller);
+}
+
+struct mw__poller *
+mw__poll_poller(mw_poll *poll)
+{
+    return poll->poller;
+}
+
+int
+mw__poll_attach(mw_poll *poll, mw_token *cookie)
+{
+    size_t id;
+    int rc = 0;
+
+    pthread_mutex_lock(&poll->lock);
+    for (id = 0; id < poll->nwakers && poll->wakers[id]; id++)
+        continue;
+    if (id >= (size_t)MW__COOKIE_WAKER)
+        rc = -ENOMEM;
+    else
+        rc = grow((void **)&poll->wakers, &poll->nwakers,
+                  sizeof(*poll->wakers), id);
+    if (rc == 0) {
+        poll->wakers[id] = RESERVED;
+        *cookie = MW__COOKIE_WAKER | (mw_token)id;
+    }
+    pthread_mutex_unlock(&poll->lock);
+    return rc;
+}
+
+void
+mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w)
+{
+    pthread_mutex_lock(&poll->lock);
+    poll->wakers[cookie & ~MW__COOKIE_WAKER] = w;
+    pthread_mutex_unlock(&poll->lock);
+}
+
+void
+mw__poll_detach(mw_poll *poll, mw_token cookie)
+{
+    pthread_mutex_lock(&poll->lock);
+    poll->wakers[cookie & ~MW__COOKIE_WAKER] = NULL;
+    pthread_mutex_unlock(&poll->lock);
+}

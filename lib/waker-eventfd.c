@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waker backed by a Linux eventfd, chosen by configure where eventfd()
+ * exists and the poller is epoll (the pair relies on edge triggering).
+ * Every write to an eventfd wakes its epoll waiters, even when the counter
+ * is already non-zero, so with EPOLLET each signal is a fresh edge and the
+ * wait never needs to read the counter: one system call per collected
+ * event.  The counter can only approach its maximum (2^64 - 2) through
+ * outside writes; then a write fails with EAGAIN, and signal() drains and
+ * writes again, as mio does.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct mw__wake {
+    int efd;
+};
+
+
+int
+mw__wake_open(struct mw__wake **out, struct mw__poller *p, mw_token cookie)
+{
+    struct mw__wake *wk = malloc(sizeof(*wk));
+    int rc;
+
+    if (!wk)
+        return -ENOMEM;
+    wk->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wk->efd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = mw__poller_ctl(p, MW__CTL_ADD, wk->efd, cookie, MW_READABLE);
+    if (rc < 0)
+        goto fail_close;
+    *out = wk;
+    return 0;
+
+fail_close:
+    mw__close(wk->efd);
+fail:
+    free(wk);
+    return rc;
+}
+
+int
+mw__wake_signal(struct mw__wake *wk)
+{
+    const uint64_t one = 1;
+    uint64_t drained;
+
+    for (;;) {
+        if (write(wk->efd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        /* The counter is full.  Reading zeroes it; the write that follows
+         * is then a new edge. */
+        if (read(wk->efd, &drained, sizeof(drained)) < 0
+            && errno != EAGAIN && errno != EINTR)
+            return -errno;
+    }
+}
+
+void
+mw__wake_consume(struct mw__wake *wk)
+{
+    /* Collecting the edge was the consumption; see the file comment. */
+    (void)wk;
+}
+
+void
+mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
+{
+    /* No EPOLL_CTL_DEL: the set may be shared with a forked child, and
+     * closing the last reference removes the eventfd from it anyway. */
+    (void)p;
+    mw__close(wk->efd);
+    free(wk);
+}
