@@ -63,6 +63,17 @@ mw__pipe(int fds[2])
 }
 
 void
+mw__fd_drain(int fd)
+{
+    char buf[256];
+    ssize_t n;
+
+    do
+        n = read(fd, buf, sizeof(buf));
+    while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+void
 mw__close(int fd)
 {
     int saved = errno;

@@ -39,6 +39,8 @@ int  mw__fd_set_cloexec(int fd);
 int  mw__fd_set_nonblock(int fd);
 /* A pipe with both ends close-on-exec and non-blocking; -errno. */
 int  mw__pipe(int fds[2]);
+/* Read a non-blocking descriptor until it is empty (EAGAIN) or at EOF. */
+void mw__fd_drain(int fd);
 /* close() that keeps errno and ignores EINTR (the descriptor is gone). */
 void mw__close(int fd);
 
@@ -94,6 +96,16 @@ void mw__wake_consume(struct mw__wake *wk);
 /* Release everything; p is the poller still attached, or NULL when the
  * poll was freed first. */
 void mw__wake_close(struct mw__wake *wk, struct mw__poller *p);
+
+/* ---- kqueue poller services for the EVFILT_USER waker (waker-user.c) ----
+ * The kqueue is reference-counted so that a waker keeps it open after its
+ * poll is freed.  mw__kqueue_change() applies one kevent change. */
+
+struct mw__poller *mw__kqueue_ref(struct mw__poller *p);
+void mw__kqueue_unref(struct mw__poller *p);
+int  mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
+                       unsigned short flags, unsigned int fflags,
+                       mw_token cookie);
 
 /* ---- core services for mw_poll (poll.c) used by waker.c ---- */
 

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Poller backed by kqueue, chosen by configure on the BSDs and macOS (and
+ * on Linux when forced, through the libkqueue emulation).  Read and write
+ * interest are separate EVFILT_READ and EVFILT_WRITE knotes with EV_CLEAR,
+ * which makes them edge-triggered like epoll's EPOLLET; EV_EOF on them is
+ * the peer's close.  Urgent data uses EVFILT_EXCEPT with NOTE_OOB where
+ * the system has it, and MW_PRIORITY is -ENOTSUP where it has not.
+ *
+ * The kqueue descriptor is reference-counted: an EVFILT_USER waker keeps
+ * it open after the poll is freed, so that a late wake triggers a knote on
+ * a live kqueue rather than on whatever reused the number.  A dup() would
+ * not do: libkqueue finds a kqueue by its descriptor number.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
+
+#ifndef EVFILT_EXCEPT
+# define EVFILT_EXCEPT 0        /* none: urgent data is not supported */
+#endif
+#ifndef NOTE_OOB
+# define NOTE_OOB 0
+#endif
+
+/* kevent() results per wait; struct kevent is up to 64 bytes. */
+#define BATCH 256
+
+struct mw__poller {
+    int kqfd;
+    atomic_int refs;            /* the poll, plus each EVFILT_USER waker */
+};
+
+int
+mw__poller_open(struct mw__poller **out)
+{
+    struct mw__poller *p = malloc(sizeof(*p));
+    int rc;
+
+    if (!p)
+        return -ENOMEM;
+    /* kqueue descriptors are not inherited by fork() on the BSDs, but the
+     * flag matters for exec() and for emulations where they are files. */
+    p->kqfd = kqueue();
+    if (p->kqfd < 0) {
+        rc = -errno;
+        free(p);
+        return rc;
+    }
+    rc = mw__fd_set_cloexec(p->kqfd);
+    if (rc < 0) {
+        mw__close(p->kqfd);
+        free(p);
+        return rc;
+    }
+    atomic_init(&p->refs, 1);
+    *out = p;
+    return 0;
+}
+
+struct mw__poller *
+mw__kqueue_ref(struct mw__poller *p)
+{
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    return p;
+}
+
+void
+mw__kqueue_unref(struct mw__poller *p)
+{
+    /* acq_rel: the last owner must see every other owner's use before it
+     * closes the descriptor. */
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    mw__close(p->kqfd);
+    free(p);
+}
+
+void
+mw__poller_close(struct mw__poller *p)
+{
+    mw__kqueue_unref(p);
+}
+
+/* Apply one change and report its own error: simpler to read than an
+ * EV_RECEIPT batch, and registration is not a hot path. */
+static int
+change(int kqfd, uintptr_t ident, short filter, unsigned short flags,
+       unsigned int fflags, mw_token cookie)
+{
+    struct kevent kev;
+
+    EV_SET(&kev, ident, filter, flags, fflags, 0, (void *)cookie);
+    while (kevent(kqfd, &kev, 1, NULL, 0, NULL) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+int
+mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
+                  unsigned short flags, unsigned int fflags, mw_token cookie)
+{
+    return change(p->kqfd, ident, filter, flags, fflags, cookie);
+}
+
+static const struct {
+    unsigned interest;
+    short filter;
+    unsigned int fflags;
+} filters[] = {
+    { MW_READABLE, EVFILT_READ, 0 },
+    { MW_WRITABLE, EVFILT_WRITE, 0 },
+    { MW_PRIORITY, EVFILT_EXCEPT, NOTE_OOB },
+};
+#define NFILTERS (sizeof(filters) / sizeof(filters[0]))
+
+int
+mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
+               mw_token cookie, unsigned interest)
+{
+    bool added[NFILTERS] = { false };
+    int deleted_badf = 0;
+    int rc = 0;
+
+    if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
+        return -ENOTSUP;
+    for (size_t i = 0; i < NFILTERS; i++) {
+        bool want = op != MW__CTL_DEL && (interest & filters[i].interest);
+
+        if (want) {
+            rc = change(p->kqfd, (uintptr_t)fd, filters[i].filter,
+                        EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
+            if (rc < 0)
+                break;
+            added[i] = true;
+        } else if (op != MW__CTL_ADD && filters[i].filter != 0) {
+            /* Dropping a filter that was never added is fine. */
+            int drc = change(p->kqfd, (uintptr_t)fd, filters[i].filter,
+                             EV_DELETE, 0, 0);
+
+            if (drc == -EBADF)
+                deleted_badf++;
+        }
+    }
+    if (rc < 0 && op == MW__CTL_ADD) {
+        /* Leave nothing half-registered. */
+        for (size_t i = 0; i < NFILTERS; i++)
+            if (added[i])
+                (void)change(p->kqfd, (uintptr_t)fd, filters[i].filter,
+                             EV_DELETE, 0, 0);
+    }
+    if (rc == 0 && op == MW__CTL_DEL && deleted_badf)
+        rc = -EBADF;
+    return rc;
+}
+
+void
+mw__poller_forget(struct mw__poller *p, int fd)
+{
+    /* Closing a descriptor removes its knotes. */
+    (void)p;
+    (void)fd;
+}
+
+static uint32_t
+kevent_to_flags(const struct kevent *kev)
+{
+    uint32_t f = 0;
+
+    if (kev->filter == EVFILT_USER)
+        return MW_EV_READABLE;
+    if (kev->flags & EV_ERROR)
+        f |= MW_EV_ERROR;
+    if (kev->filter == EVFILT_READ) {
+        f |= MW_EV_READABLE;
+        if (kev->flags & EV_EOF)
+            f |= MW_EV_READ_CLOSED;
+    } else if (kev->filter == EVFILT_WRITE) {
+        f |= MW_EV_WRITABLE;
+        if (kev->flags & EV_EOF)
+            f |= MW_EV_WRITE_CLOSED;
+    } else if (EVFILT_EXCEPT != 0 && kev->filter == EVFILT_EXCEPT) {
+        f |= MW_EV_PRIORITY;
+    }
+    return f;
+}
+
+int
+mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
+                int timeout_ms)
+{
+    struct kevent buf[BATCH];
+    struct timespec ts;
+    int n;
+
+    if (timeout_ms >= 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    }
+    n = kevent(p->kqfd, NULL, 0, buf, cap < BATCH ? (int)cap : BATCH,
+               timeout_ms >= 0 ? &ts : NULL);
+    if (n < 0)
+        return -errno;
+    for (int i = 0; i < n; i++) {
+        ev[i].token = (mw_token)buf[i].udata;
+        ev[i].flags = kevent_to_flags(&buf[i]);
+    }
+    return n;
+}
+
+int
+mw__poller_fd(const struct mw__poller *p)
+{
+    return p->kqfd;
+}

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Poller backed by poll(2), the fallback configure chooses where neither
+ * epoll nor kqueue exists; any POSIX system has it.  The kernel keeps no
+ * set, so the set lives here: a master array changed by registration
+ * calls under a mutex, and a snapshot the waiting thread passes to poll()
+ * without holding it.  A registration made while a wait blocks writes a
+ * byte to a private interrupt pipe (never a waker's: mio issue 1874 lost
+ * wakes when the registering thread consumed a waker's byte), so the wait
+ * returns, takes a fresh snapshot and goes on with what is left of the
+ * timeout (the core recomputes it).  poll(2) is level-triggered: readiness
+ * is reported again while it lasts, which the contract allows.  There is
+ * no descriptor to nest in another loop, so mw_poll_fd() is -ENOTSUP.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Linux reports a peer's shutdown of its writing side separately. */
+#ifndef POLLRDHUP
+# define POLLRDHUP 0
+#endif
+
+struct pollset {
+    struct pollfd *fds;
+    mw_token *cookies;
+    size_t len;
+    size_t cap;
+};
+
+struct mw__poller {
+    pthread_mutex_t lock;       /* guards all but `snap` */
+    struct pollset set;         /* entry 0 is intr[0] */
+    size_t *index;              /* descriptor -> entry in set, 0 if none */
+    size_t nindex;
+    unsigned gen;               /* bumped on every change of `set` */
+    bool waiting;               /* a wait is inside poll() */
+    bool interrupted;           /* a byte is in intr[] */
+    int intr[2];
+    /* The waiting thread's own copy; only it touches these. */
+    struct pollset snap;
+    unsigned snap_gen;
+};
+
+static int
+reserve(struct pollset *s, size_t need)
+{
+    size_t cap = s->cap ? s->cap : 16;
+    struct pollfd *fds;
+    mw_token *cookies;
+
+    if (need <= s->cap)
+        return 0;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2 / sizeof(*fds))
+            return -ENOMEM;
+        cap *= 2;
+    }
+    fds = realloc(s->fds, cap * sizeof(*fds));
+    if (!fds)
+        return -ENOMEM;
+    s->fds = fds;
+    cookies = realloc(s->cookies, cap * sizeof(*cookies));
+    if (!cookies)
+        return -ENOMEM;
+    s->cookies = cookies;
+    s->cap = cap;
+    return 0;
+}
+
+int
+mw__poller_open(struct mw__poller **out)
+{
+    struct mw__poller *p = calloc(1, sizeof(*p));
+    int rc;
+
+    if (!p)
+        return -ENOMEM;
+    rc = pthread_mutex_init(&p->lock, NULL);
+    if (rc != 0) {
+        free(p);
+        return -rc;
+    }
+    rc = mw__pipe(p->intr);
+    if (rc < 0)
+        goto fail;
+    rc = reserve(&p->set, 1);
+    if (rc < 0)
+        goto fail_pipe;
+    p->set.fds[0] = (struct pollfd){ .fd = p->intr[0], .events = POLLIN };
+    p->set.cookies[0] = 0;
+    p->set.len = 1;
+    p->gen = 1;
+    *out = p;
+    return 0;
+
+fail_pipe:
+    mw__close(p->intr[0]);
+    mw__close(p->intr[1]);
+fail:
+    free(p->set.fds);
+    free(p->set.cookies);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    return rc;
+}
+
+void
+mw__poller_close(struct mw__poller *p)
+{
+    mw__close(p->intr[0]);
+    mw__close(p->intr[1]);
+    free(p->set.fds);
+    free(p->set.cookies);
+    free(p->snap.fds);
+    free(p->snap.cookies);
+    free(p->index);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static short
+interest_to_poll(unsigned interest)
+{
+    short e = 0;
+
+    if (interest & MW_READABLE)
+        e |= POLLIN | POLLRDHUP;
+    if (interest & MW_WRITABLE)
+        e |= POLLOUT;
+    if (interest & MW_PRIORITY)
+        e |= POLLPRI;
+    return e;
+}
+
+static uint32_t
+poll_to_flags(short r)
+{
+    uint32_t f = 0;
+
+    if (r & POLLIN)
+        f |= MW_EV_READABLE;
+    if (r & POLLOUT)
+        f |= MW_EV_WRITABLE;
+    if (r & POLLPRI)
+        f |= MW_EV_PRIORITY;
+    if (r & (POLLERR | POLLNVAL))
+        f |= MW_EV_ERROR;
+    if (r & (POLLHUP | POLLRDHUP))
+        f |= MW_EV_READ_CLOSED;
+    if ((r & POLLHUP) || ((r & POLLOUT) && (r & POLLERR)) || r == POLLERR)
+        f |= MW_EV_WRITE_CLOSED;
+    return f;
+}
+
+/* Make a blocked wait return so that it sees the change.  Lock held. */
+static void
+interrupt_wait(struct mw__poller *p)
+{
+    p->gen++;
+    if (!p->waiting || p->interrupted)
+        return;
+    /* A full pipe already holds a byte, which is all that is needed, so
+     * EAGAIN is success; EINTR is retried. */
+    while (write(p->intr[1], "", 1) < 0 && errno == EINTR)
+        continue;
+    p->interrupted = true;
+}
+
+static size_t
+entry_of(const struct mw__poller *p, int fd)
+{
+    return (size_t)fd < p->nindex ? p->index[fd] : 0;
+}
+
+static int
+add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
+{
+    size_t i = p->set.len;
+    int rc;
+
+    if (entry_of(p, fd))
+        return -EEXIST;
+    if ((size_t)fd >= p->nindex) {
+        size_t n = p->nindex ? p->nindex : 64;
+        size_t *index;
+
+        while (n <= (size_t)fd)
+            n *= 2;
+        index = realloc(p->index, n * sizeof(*index));
+        if (!index)
+            return -ENOMEM;
+        memset(index + p->nindex, 0, (n - p->nindex) * sizeof(*index));
+        p->index = index;
+        p->nindex = n;
+    }
+    rc = reserve(&p->set, i + 1);
+    if (rc < 0)
+        return rc;
+    p->set.fds[i] = (struct pollfd){ .fd = fd,
+                                     .events = interest_to_poll(interest) };
+    p->set.cookies[i] = cookie;
+    p->set.len++;
+    p->index[fd] = i;
+    return 0;
+}
+
+static void
+remove_entry(struct mw__poller *p, int fd, size_t i)
+{
+    size_t last = p->set.len - 1;
+
+    if (i != last) {
+        p->set.fds[i] = p->set.fds[last];
+        p->set.cookies[i] = p->set.cookies[last];
+        p->index[p->set.fds[i].fd] = i;
+    }
+    p->index[fd] = 0;
+    p->set.len--;
+}
+
+int
+mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
+               mw_token cookie, unsigned interest)
+{
+    size_t i;
+    int rc = 0;
+
+    /* With no kernel set to refuse a closed descriptor, ask fcntl(). */
+    if (op != MW__CTL_DEL && fcntl(fd, F_GETFD) < 0)
+        return -errno;
+    pthread_mutex_lock(&p->lock);
+    i = entry_of(p, fd);
+    switch (op) {
+    case MW__CTL_ADD:
+        rc = add(p, fd, cookie, interest);
+        break;
+    case MW__CTL_MOD:
+        if (!i) {
+            rc = -ENOENT;
+            break;
+        }
+        p->set.fds[i].events = interest_to_poll(interest);
+        p->set.cookies[i] = cookie;
+        break;
+    case MW__CTL_DEL:
+        if (!i) {
+            rc = -ENOENT;
+            break;
+        }
+        remove_entry(p, fd, i);
+        break;
+    }
+    if (rc == 0)
+        interrupt_wait(p);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void
+mw__poller_forget(struct mw__poller *p, int fd)
+{
+    size_t i;
+
+    pthread_mutex_lock(&p->lock);
+    i = entry_of(p, fd);
+    if (i) {
+        remove_entry(p, fd, i);
+        interrupt_wait(p);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+int
+mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
+                int timeout_ms)
+{
+    struct pollset *s = &p->snap;
+    size_t n = 0;
+    int rc = 0;
+    int ready;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->snap_gen != p->gen) {
+        rc = reserve(s, p->set.len);
+        if (rc == 0) {
+            memcpy(s->fds, p->set.fds, p->set.len * sizeof(*s->fds));
+            memcpy(s->cookies, p->set.cookies,
+                   p->set.len * sizeof(*s->cookies));
+            s->len = p->set.len;
+            p->snap_gen = p->gen;
+        }
+    }
+    p->waiting = rc == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        return rc;
+
+    ready = poll(s->fds, (nfds_t)s->len, timeout_ms);
+    if (ready < 0)
+        rc = -errno;
+
+    pthread_mutex_lock(&p->lock);
+    p->waiting = false;
+    if (p->interrupted) {
+        mw__fd_drain(p->intr[0]);
+        p->interrupted = false;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        return rc;
+
+    /* Entry 0 is the interrupt pipe: never reported. */
+    for (size_t i = 1; i < s->len && n < cap && ready > 0; i++) {
+        if (!s->fds[i].revents)
+            continue;
+        ready--;
+        ev[n].token = s->cookies[i];
+        ev[n].flags = poll_to_flags(s->fds[i].revents);
+        n++;
+    }
+    return (int)n;
+}
+
+int
+mw__poller_fd(const struct mw__poller *p)
+{
+    (void)p;
+    return -ENOTSUP;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waker backed by a self-pipe, the portable choice: configure picks it
+ * where eventfd and EVFILT_USER are missing, and it works with every
+ * poller because it only registers its read end.  Both ends are
+ * non-blocking and close-on-exec.  A signal writes one byte; the wait
+ * drains the pipe before the core clears the pending flag, so every
+ * signal lands in an empty pipe and is a fresh edge for epoll's EPOLLET
+ * and kqueue's EV_CLEAR (a write to a non-empty pipe need not be one).
+ * A full pipe (only outside writes can fill it) already reads as ready.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct mw__wake {
+    int rfd;
+    int wfd;
+};
+
+int
+mw__wake_open(struct mw__wake **out, struct mw__poller *p, mw_token cookie)
+{
+    struct mw__wake *wk = malloc(sizeof(*wk));
+    int fds[2];
+    int rc;
+
+    if (!wk)
+        return -ENOMEM;
+    rc = mw__pipe(fds);
+    if (rc < 0)
+        goto fail;
+    wk->rfd = fds[0];
+    wk->wfd = fds[1];
+    rc = mw__poller_ctl(p, MW__CTL_ADD, wk->rfd, cookie, MW_READABLE);
+    if (rc < 0)
+        goto fail_close;
+    *out = wk;
+    return 0;
+
+fail_close:
+    mw__close(wk->rfd);
+    mw__close(wk->wfd);
+fail:
+    free(wk);
+    return rc;
+}
+
+int
+mw__wake_signal(struct mw__wake *wk)
+{
+    for (;;) {
+        if (write(wk->wfd, "", 1) == 1)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN ? 0 : -errno;
+    }
+}
+
+void
+mw__wake_consume(struct mw__wake *wk)
+{
+    mw__fd_drain(wk->rfd);
+}
+
+void
+mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
+{
+    /* Leave the poller's user-space set before the number can be reused;
+     * the kernel's sets forget the descriptor when it closes. */
+    if (p)
+        mw__poller_forget(p, wk->rfd);
+    mw__close(wk->rfd);
+    mw__close(wk->wfd);
+    free(wk);
+}

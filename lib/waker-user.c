@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waker backed by a kqueue EVFILT_USER knote, chosen by configure with the
+ * kqueue poller where <sys/event.h> declares EVFILT_USER and NOTE_TRIGGER.
+ * No descriptor of its own: the knote is added once with EV_ADD|EV_CLEAR,
+ * and a signal is a NOTE_TRIGGER change with no EV_CLEAR (on FreeBSD a
+ * trigger carrying EV_CLEAR cancels itself) and no result buffer, which
+ * never blocks.  The trigger repeats the udata because any change to a
+ * knote overwrites it.  EV_CLEAR resets the knote when the wait collects
+ * it, so there is nothing to consume.  Under libkqueue, kevent() takes
+ * mutexes, so a signal from a signal handler can deadlock there: that is
+ * the emulation's limit, documented in miowake(3).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <sys/event.h>
+
+struct mw__wake {
+    struct mw__poller *kq;      /* a reference: the waker may outlive the poll */
+    uintptr_t ident;
+    mw_token cookie;
+};
+
+/* Knote identities must never repeat within a kqueue, even after a waker
+ * slot (and so its cookie) is reused, or freeing one waker could delete
+ * the knote of the next. */
+static atomic_uintptr_t next_ident = 1;
+
+int
+mw__wake_open(struct mw__wake **out, struct mw__poller *p, mw_token cookie)
+{
+    struct mw__wake *wk = malloc(sizeof(*wk));
+    int rc;
+
+    if (!wk)
+        return -ENOMEM;
+    wk->ident = atomic_fetch_add_explicit(&next_ident, 1,
+                                          memory_order_relaxed);
+    wk->cookie = cookie;
+    rc = mw__kqueue_change(p, wk->ident, EVFILT_USER, EV_ADD | EV_CLEAR, 0,
+                           cookie);
+    if (rc < 0) {
+        free(wk);
+        return rc;
+    }
+    wk->kq = mw__kqueue_ref(p);
+    *out = wk;
+    return 0;
+}
+
+int
+mw__wake_signal(struct mw__wake *wk)
+{
+    return mw__kqueue_change(wk->kq, wk->ident, EVFILT_USER, 0, NOTE_TRIGGER,
+                             wk->cookie);
+}
+
+void
+mw__wake_consume(struct mw__wake *wk)
+{
+    (void)wk;
+}
+
+void
+mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
+{
+    (void)p;
+    /* A user knote has no descriptor whose close would remove it. */
+    (void)mw__kqueue_change(wk->kq, wk->ident, EVFILT_USER, EV_DELETE, 0, 0);
+    mw__kqueue_unref(wk->kq);
+    free(wk);
+}
