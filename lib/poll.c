@@ -327,13 +327,16 @@ mw__poll_attach(mw_poll *poll, mw_token *cookie)
     int rc = 0;
 
     pthread_mutex_lock(&poll->lock);
-    for (id = 0; id < poll->nwakers && poll->wakers[id]; id++)
-        continue;
+    id = 0;
+    while (id < poll->nwakers && poll->wakers[id])
+        id++;
     if (id >= (size_t)MW__COOKIE_WAKER)
         rc = -ENOMEM;
     else
+        /* The table holds pointers: sizeof(mw_waker *) is meant. */
         rc = grow((void **)&poll->wakers, &poll->nwakers,
-                  sizeof(*poll->wakers), id);
+                  sizeof(*poll->wakers), /* NOLINT(bugprone-sizeof-expression) */
+                  id);
     if (rc == 0) {
         poll->wakers[id] = RESERVED;
         *cookie = MW__COOKIE_WAKER | (mw_token)id;

@@ -163,13 +163,16 @@ poll_to_flags(short r)
 static void
 interrupt_wait(struct mw__poller *p)
 {
+    ssize_t n;
+
     p->gen++;
     if (!p->waiting || p->interrupted)
         return;
     /* A full pipe already holds a byte, which is all that is needed, so
      * EAGAIN is success; EINTR is retried. */
-    while (write(p->intr[1], "", 1) < 0 && errno == EINTR)
-        continue;
+    do
+        n = write(p->intr[1], "", 1);
+    while (n < 0 && errno == EINTR);
     p->interrupted = true;
 }
 
