@@ -164,9 +164,12 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 void
 mw__poller_forget(struct mw__poller *p, int fd)
 {
-    /* Closing a descriptor removes its knotes. */
-    (void)p;
-    (void)fd;
+    /* A BSD kernel drops a descriptor's knotes when it is closed, but
+     * libkqueue cannot see close(): its knote would outlive the pipe and
+     * swallow the registration of the next descriptor with that number.
+     * kqueues are not shared with a forked child on the BSDs, so deleting
+     * here costs nothing there. */
+    (void)change(p->kqfd, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0);
 }
 
 static uint32_t

@@ -104,6 +104,10 @@ mw_waker_wake(mw_waker *waker)
         return 0;
     saved = errno;
     rc = mw__wake_signal(waker->wake);
+    /* No event is coming for a failed signal: unset the flag, or every
+     * later wake would merge into nothing. */
+    if (rc < 0)
+        atomic_store_explicit(&waker->pending, 0, memory_order_relaxed);
     errno = saved;
     return rc;
 }
