@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: MIT
+# The test suite, included by the top-level Makefile.am (conventions §3.9).
+# Every test speaks TAP through Automake's tap-driver.sh, so `make check`
+# counts individual results, not one per program.
+
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) \
+	$(top_srcdir)/build-aux/tap-driver.sh
+SH_LOG_DRIVER = $(LOG_DRIVER)
+SH_LOG_COMPILER = $(SHELL)
+TEST_EXTENSIONS = .sh
+
+# MALLOC_PERTURB_ (glibc) fills freed and new memory with a random byte, so
+# a use-after-free is more likely to show; MW_STRESS=1 makes the stress tests
+# run ten times longer.  The shell tests get the build's paths and tools.
+if HAVE_LD_VERSION_SCRIPT
+MW_TEST_VERSION_SCRIPT = yes
+else
+MW_TEST_VERSION_SCRIPT = no
+endif
+AM_TESTS_ENVIRONMENT = \
+	export MALLOC_PERTURB_=$$(( $${RANDOM:-$$$$} % 255 + 1 )) MW_STRESS \
+	  MW_TEST_TIMEOUT_FACTOR; \
+	MW_UNDER_VALGRIND='$(MW_UNDER_VALGRIND)'; \
+	top_builddir='$(abs_top_builddir)'; top_srcdir='$(abs_top_srcdir)'; \
+	CC='$(CC)'; CXX='$(MW_CXX)'; NM='$(NM)'; EXEEXT='$(EXEEXT)'; \
+	MW_TEST_VERSION_SCRIPT='$(MW_TEST_VERSION_SCRIPT)'; \
+	export MW_UNDER_VALGRIND top_builddir top_srcdir CC CXX NM EXEEXT \
+	  MW_TEST_VERSION_SCRIPT;
+
+check_LIBRARIES += t/libtap.a
+t_libtap_a_SOURCES = t/tap.c t/tap.h t/util.c t/util.h
+
+# t/libtap.a comes first: its fixtures call the library, and a static
+# archive only resolves symbols for what precedes it.
+LDADD = t/libtap.a lib/libmiowake.la $(PTHREAD_LIBS)
+
+# One program per promise of the contract (api.md), named after it.
+MW_TESTS_C = \
+	t/wake-same-thread \
+	t/wake-cross-thread \
+	t/wake-merge \
+	t/wake-many-wakers \
+	t/wake-after-poll-free \
+	t/wake-signal-handler \
+	t/wake-no-loss \
+	t/register-errors \
+	t/register-readiness \
+	t/register-while-waiting \
+	t/wait-timeout \
+	t/fd-flags \
+	t/poll-fd \
+	t/version \
+	t/free-after-fork
+
+MW_TESTS_SH = \
+	t/header.sh \
+	t/example.sh \
+	t/exports.sh
+
+check_PROGRAMS += $(MW_TESTS_C)
+dist_check_SCRIPTS += $(MW_TESTS_SH)
+TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
+
+# `make check-valgrind` (Makefile.am) runs all of this under valgrind and
+# sets MW_UNDER_VALGRIND=1: the watchdogs then allow ten times longer and
+# the stress tests run fewer rounds.

@@ -1,0 +1,47 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The documented example doc/examples/cross-thread-wake (built by
+# doc/local.mk) runs, exits 0 and prints the waker's "token 10".
+
+: "${top_builddir:=.}"
+: "${EXEEXT:=}"
+
+prog="$top_builddir/doc/examples/cross-thread-wake$EXEEXT"
+
+echo "1..2"
+if [ ! -x "$prog" ]; then
+    echo "not ok 1 - the example program exists"
+    echo "# $prog was not built"
+    echo "not ok 2 - the example prints \"token 10\""
+    exit 1
+fi
+
+tmp=$(mktemp "${TMPDIR:-/tmp}/mw-example.XXXXXX") || {
+    echo "Bail out! cannot make a temporary file"
+    exit 1
+}
+trap 'rm -f "$tmp"' EXIT INT TERM
+
+# Its own watchdog: a hung example must not hang make check.
+if command -v timeout > /dev/null 2>&1; then
+    timeout 60 "$prog" > "$tmp" 2>&1
+else
+    "$prog" > "$tmp" 2>&1
+fi
+status=$?
+sed 's/^/# /' "$tmp"
+
+failed=0
+if [ "$status" -eq 0 ]; then
+    echo "ok 1 - the example exits 0"
+else
+    echo "not ok 1 - the example exits 0 (status $status)"
+    failed=1
+fi
+if grep -q 'token 10' "$tmp"; then
+    echo "ok 2 - the example prints \"token 10\""
+else
+    echo "not ok 2 - the example prints \"token 10\""
+    failed=1
+fi
+exit $failed

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise: the argument checks and error returns of the contract.
+ *   - NULL where an object or array is required: -EINVAL, never a crash
+ *     (every function that takes a poll, a waker, an out-pointer or the
+ *     events array; events NULL with a non-zero capacity; capacity 0);
+ *   - argument checks first, in this order: NULL poll -EINVAL, negative fd
+ *     -EBADF, interest 0 or unknown bits -EINVAL; then registering twice
+ *     -EEXIST, re/deregistering an fd not registered -ENOENT, a closed fd
+ *     at registration -EBADF;
+ *   - errno is left as the call found it, on failure and on success;
+ *   - constructors set *out to NULL on failure; destructors accept NULL.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#define ERRNO_MARK 12345
+
+/* Make the call with errno set to a mark; check its result and that
+ * errno still holds the mark. */
+#define CHECK(call, want, ...)                                          \
+    do {                                                                \
+        long check_r_;                                                  \
+        int check_e_;                                                   \
+        errno = ERRNO_MARK;                                             \
+        check_r_ = (long)(call);                                        \
+        check_e_ = errno;                                               \
+        is_errno(check_r_, (want), __VA_ARGS__);                        \
+        is_int(check_e_, ERRNO_MARK, "... and leaves errno alone: %s",  \
+               #call);                                                  \
+    } while (0)
+
+static mw_waker *const bogus_waker = (mw_waker *)(uintptr_t)0x1;
+static mw_poll *const bogus_poll = (mw_poll *)(uintptr_t)0x1;
+
+/* Lowest descriptor number that is free now. */
+static int
+lowest_free_fd(void)
+{
+    int fd = dup(STDOUT_FILENO);
+
+    if (fd < 0)
+        bail_out("dup(1) failed");
+    close(fd);
+    return fd;
+}
+
+int
+main(void)
+{
+    mw_poll *p = NULL;
+    mw_waker *w = NULL;
+    struct mw_event ev[8];
+    int pa[2], pb[2];
+    int fd, closed_fd;
+    const unsigned bad_interest[] = { 0x8u, 0x80000000u,
+                                      MW_READABLE | 0x8u,
+                                      MW_READABLE | MW_WRITABLE | 0x100u };
+
+    tap_watchdog(60);
+
+    /* ---- constructors ---- */
+    CHECK(mw_poll_new(NULL), -EINVAL, "mw_poll_new(NULL) is -EINVAL");
+    CHECK(mw_poll_new(&p), 0, "mw_poll_new succeeds");
+    if (p == NULL)
+        bail_out("mw_poll_new returned 0 without a poll");
+
+    CHECK(mw_waker_new(NULL, p, 1), -EINVAL,
+          "mw_waker_new with a NULL out-pointer is -EINVAL");
+    w = bogus_waker;
+    CHECK(mw_waker_new(&w, NULL, 1), -EINVAL,
+          "mw_waker_new with a NULL poll is -EINVAL");
+    ok(w == NULL, "a failed mw_waker_new sets *out to NULL");
+    CHECK(mw_waker_new(NULL, NULL, 1), -EINVAL,
+          "mw_waker_new(NULL, NULL, ...) is -EINVAL");
+    CHECK(mw_waker_new(&w, p, 1), 0, "mw_waker_new succeeds");
+    if (w == NULL)
+        bail_out("mw_waker_new returned 0 without a waker");
+
+    /* ---- waker ---- */
+    CHECK(mw_waker_wake(NULL), -EINVAL, "mw_waker_wake(NULL) is -EINVAL");
+    CHECK(mw_waker_wake(w), 0, "mw_waker_wake succeeds");
+    CHECK(mw_waker_wake(w), 0, "mw_waker_wake on a pending waker "
+          "succeeds");
+
+    /* ---- mw_poll_wait ---- */
+    CHECK(mw_poll_wait(NULL, ev, 8, 0), -EINVAL,
+          "mw_poll_wait with a NULL poll is -EINVAL");
+    CHECK(mw_poll_wait(NULL, ev, 8, -1), -EINVAL,
+          "mw_poll_wait with a NULL poll and timeout -1 is -EINVAL at "
+          "once");
+    CHECK(mw_poll_wait(NULL, NULL, 0, 0), -EINVAL,
+          "mw_poll_wait(NULL, NULL, 0, 0) is -EINVAL");
+    CHECK(mw_poll_wait(p, NULL, 8, 0), -EINVAL,
+          "mw_poll_wait with NULL events and capacity 8 is -EINVAL");
+    CHECK(mw_poll_wait(p, NULL, 1, -1), -EINVAL,
+          "mw_poll_wait with NULL events and timeout -1 is -EINVAL at "
+          "once");
+    CHECK(mw_poll_wait(p, ev, 0, 0), -EINVAL,
+          "mw_poll_wait with capacity 0 is -EINVAL");
+    CHECK(mw_poll_wait(p, ev, 0, -1), -EINVAL,
+          "mw_poll_wait with capacity 0 and timeout -1 is -EINVAL at "
+          "once");
+    CHECK(mw_poll_wait(p, NULL, 0, 0), -EINVAL,
+          "mw_poll_wait with NULL events and capacity 0 is -EINVAL");
+    /* The pending wake is still there after all those failed calls. */
+    CHECK(mw_poll_wait(p, ev, 8, 0), 1, "a valid mw_poll_wait returns the "
+          "pending waker event (1)");
+    CHECK(mw_poll_wait(p, ev, 8, 0), 0, "a valid mw_poll_wait with nothing "
+          "ready returns 0");
+    CHECK(mw_poll_wait(p, ev, 8, 1), 0, "a valid mw_poll_wait timing out "
+          "after 1 ms returns 0");
+
+    /* ---- mw_poll_fd ---- */
+    CHECK(mw_poll_fd(NULL), -EINVAL, "mw_poll_fd(NULL) is -EINVAL");
+    errno = ERRNO_MARK;
+    fd = mw_poll_fd(p);
+    ok(fd >= 0 || fd == -ENOTSUP, "mw_poll_fd on a valid poll gives a "
+       "descriptor or -ENOTSUP (%s)", tap_errno_name(fd));
+    is_int(errno, ERRNO_MARK, "... and leaves errno alone: mw_poll_fd(p)");
+
+    /* ---- registration: argument checks and their order ---- */
+    util_pipe(pa);
+    util_pipe(pb);
+    fd = pa[0];
+
+    CHECK(mw_poll_register(NULL, fd, 1, MW_READABLE), -EINVAL,
+          "mw_poll_register with a NULL poll is -EINVAL");
+    CHECK(mw_poll_register(NULL, -1, 1, 0), -EINVAL,
+          "a NULL poll is reported before a negative fd and a bad "
+          "interest");
+    CHECK(mw_poll_register(p, -1, 1, MW_READABLE), -EBADF,
+          "mw_poll_register with fd -1 is -EBADF");
+    CHECK(mw_poll_register(p, -42, 1, MW_READABLE), -EBADF,
+          "mw_poll_register with fd -42 is -EBADF");
+    CHECK(mw_poll_register(p, -1, 1, 0), -EBADF,
+          "a negative fd is reported before interest 0");
+    CHECK(mw_poll_register(p, -1, 1, 0x80000000u), -EBADF,
+          "a negative fd is reported before unknown interest bits");
+    CHECK(mw_poll_register(p, fd, 1, 0), -EINVAL,
+          "mw_poll_register with interest 0 is -EINVAL");
+    for (size_t i = 0; i < sizeof bad_interest / sizeof bad_interest[0];
+         i++)
+        CHECK(mw_poll_register(p, fd, 1, bad_interest[i]), -EINVAL,
+              "mw_poll_register with interest %#x (unknown bits) is "
+              "-EINVAL", bad_interest[i]);
+
+    /* A failed registration registered nothing. */
+    CHECK(mw_poll_deregister(p, fd), -ENOENT,
+          "an fd whose registration failed is not registered (-ENOENT)");
+
+    /* ---- registration: state errors ---- */
+    CHECK(mw_poll_register(p, fd, 1, MW_READABLE), 0,
+          "mw_poll_register succeeds");
+    CHECK(mw_poll_register(p, fd, 1, MW_READABLE), -EEXIST,
+          "registering the same fd twice is -EEXIST");
+    CHECK(mw_poll_register(p, fd, 2, MW_WRITABLE), -EEXIST,
+          "registering the same fd again with another token and interest "
+          "is -EEXIST");
+    CHECK(mw_poll_register(p, fd, 1, 0), -EINVAL,
+          "interest 0 is reported before -EEXIST");
+    CHECK(mw_poll_register(p, fd, 1, 0x8u), -EINVAL,
+          "unknown interest bits are reported before -EEXIST");
+    CHECK(mw_poll_reregister(p, fd, 3, MW_READABLE | MW_WRITABLE), 0,
+          "mw_poll_reregister of a registered fd succeeds");
+
+    CHECK(mw_poll_reregister(NULL, fd, 1, MW_READABLE), -EINVAL,
+          "mw_poll_reregister with a NULL poll is -EINVAL");
+    CHECK(mw_poll_reregister(NULL, -1, 1, 0), -EINVAL,
+          "mw_poll_reregister: a NULL poll beats a negative fd and a bad "
+          "interest");
+    CHECK(mw_poll_reregister(p, -1, 1, MW_READABLE), -EBADF,
+          "mw_poll_reregister with fd -1 is -EBADF");
+    CHECK(mw_poll_reregister(p, -1, 1, 0), -EBADF,
+          "mw_poll_reregister: a negative fd beats interest 0");
+    CHECK(mw_poll_reregister(p, fd, 1, 0), -EINVAL,
+          "mw_poll_reregister with interest 0 is -EINVAL");
+    CHECK(mw_poll_reregister(p, fd, 1, 0x80000000u), -EINVAL,
+          "mw_poll_reregister with unknown interest bits is -EINVAL");
+    CHECK(mw_poll_reregister(p, pb[0], 1, MW_READABLE), -ENOENT,
+          "mw_poll_reregister of an fd never registered is -ENOENT");
+    CHECK(mw_poll_reregister(p, pb[0], 1, 0), -EINVAL,
+          "mw_poll_reregister: a bad interest is reported before "
+          "-ENOENT");
+
+    CHECK(mw_poll_deregister(NULL, fd), -EINVAL,
+          "mw_poll_deregister with a NULL poll is -EINVAL");
+    CHECK(mw_poll_deregister(NULL, -1), -EINVAL,
+          "mw_poll_deregister: a NULL poll beats a negative fd");
+    CHECK(mw_poll_deregister(p, -1), -EBADF,
+          "mw_poll_deregister with fd -1 is -EBADF");
+    CHECK(mw_poll_deregister(p, pb[0]), -ENOENT,
+          "mw_poll_deregister of an fd never registered is -ENOENT");
+    CHECK(mw_poll_deregister(p, fd), 0,
+          "mw_poll_deregister of a registered fd succeeds");
+    CHECK(mw_poll_deregister(p, fd), -ENOENT,
+          "deregistering the same fd again is -ENOENT");
+    CHECK(mw_poll_reregister(p, fd, 1, MW_READABLE), -ENOENT,
+          "mw_poll_reregister after mw_poll_deregister is -ENOENT");
+    CHECK(mw_poll_register(p, fd, 4, MW_READABLE), 0,
+          "an fd can be registered again after mw_poll_deregister");
+    CHECK(mw_poll_deregister(p, fd), 0,
+          "and deregistered again");
+
+    /* A closed descriptor: nothing opens a descriptor in between. */
+    closed_fd = pb[0];
+    util_close(pb[0]);
+    util_close(pb[1]);
+    CHECK(mw_poll_register(p, closed_fd, 1, MW_READABLE), -EBADF,
+          "mw_poll_register of a closed fd is -EBADF");
+    CHECK(mw_poll_register(p, closed_fd, 1, 0), -EINVAL,
+          "a bad interest is reported before a closed fd");
+    CHECK(mw_poll_register(NULL, closed_fd, 1, MW_READABLE), -EINVAL,
+          "a NULL poll is reported before a closed fd");
+    CHECK(mw_poll_deregister(p, closed_fd), -ENOENT,
+          "a closed fd whose registration failed is not registered");
+
+    /* ---- destructors ---- */
+    errno = ERRNO_MARK;
+    mw_poll_free(NULL);
+    mw_waker_free(NULL);
+    is_int(errno, ERRNO_MARK, "mw_poll_free(NULL) and mw_waker_free(NULL) "
+           "return and leave errno alone");
+
+    /* ---- constructors that run out of descriptors ---- */
+    {
+        struct rlimit saved, low;
+        mw_poll *p2 = bogus_poll;
+        mw_waker *w2 = bogus_waker;
+        int r = -1, e;
+
+        if (getrlimit(RLIMIT_NOFILE, &saved) != 0)
+            bail_out("getrlimit failed");
+        low = saved;
+        low.rlim_cur = (rlim_t)lowest_free_fd();
+        if (setrlimit(RLIMIT_NOFILE, &low) != 0
+            || (r = dup(STDOUT_FILENO)) >= 0) {
+            if (r >= 0)
+                close(r);
+            setrlimit(RLIMIT_NOFILE, &saved);
+            skip(5, "cannot lower RLIMIT_NOFILE to provoke -EMFILE");
+        } else {
+            errno = ERRNO_MARK;
+            r = mw_poll_new(&p2);
+            e = errno;
+            ok(r < 0, "mw_poll_new without a free descriptor fails (%s)",
+               tap_errno_name(r));
+            ok(p2 == NULL, "a failed mw_poll_new sets *out to NULL");
+            is_int(e, ERRNO_MARK, "a failed mw_poll_new leaves errno "
+                   "alone");
+            if (r == 0)
+                mw_poll_free(p2);
+
+            errno = ERRNO_MARK;
+            r = mw_waker_new(&w2, p, 9);
+            e = errno;
+            if (r == 0) {
+                /* kqueue+user wakers need no descriptor of their own. */
+                ok(w2 != NULL && w2 != bogus_waker, "mw_waker_new without "
+                   "a free descriptor either fails or gives a waker (%s)",
+                   mw_backend());
+                mw_waker_free(w2);
+            } else {
+                ok(w2 == NULL, "a failed mw_waker_new (%s) sets *out to "
+                   "NULL", tap_errno_name(r));
+            }
+            is_int(e, ERRNO_MARK, "mw_waker_new without a free descriptor "
+                   "leaves errno alone");
+            if (setrlimit(RLIMIT_NOFILE, &saved) != 0)
+                bail_out("cannot restore RLIMIT_NOFILE");
+        }
+    }
+
+    /* The poll still works after all of the above. */
+    CHECK(mw_waker_wake(w), 0, "mw_waker_wake still succeeds");
+    {
+        int n, count;
+
+        errno = ERRNO_MARK;
+        n = mw_poll_wait(p, ev, 8, -1);
+        is_int(errno, ERRNO_MARK, "a successful mw_poll_wait(-1) leaves "
+               "errno alone");
+        count = n > 0 ? util_count_token(ev, n, 1, NULL) : 0;
+        is_int(count, 1, "and the poll still reports the waker");
+    }
+
+    util_close(pa[0]);
+    util_close(pa[1]);
+    errno = ERRNO_MARK;
+    mw_waker_free(w);
+    mw_poll_free(p);
+    is_int(errno, ERRNO_MARK, "mw_waker_free and mw_poll_free leave errno "
+           "alone");
+    return done_testing();
+}
