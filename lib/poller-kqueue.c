@@ -27,6 +27,10 @@
 #ifndef NOTE_OOB
 # define NOTE_OOB 0
 #endif
+/* configure defines it to 1 when kqueue is the libkqueue emulation. */
+#ifndef MW_KQUEUE_EMULATED
+# define MW_KQUEUE_EMULATED 0
+#endif
 
 /* kevent() results per wait; struct kevent is up to 64 bytes. */
 #define BATCH 256
@@ -221,5 +225,9 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 int
 mw__poller_fd(const struct mw__poller *p)
 {
+    /* libkqueue's descriptor is one end of a socketpair that never turns
+     * readable, so a loop nesting it would sleep through every event. */
+    if (MW_KQUEUE_EMULATED)
+        return -ENOTSUP;
     return p->kqfd;
 }
