@@ -147,17 +147,23 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     pthread_mutex_lock(&poll->lock);
     if ((size_t)fd < poll->nfds && poll->fds[fd].registered) {
         rc = -EEXIST;
-    } else {
-        rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
-                  (size_t)fd);
-        if (rc == 0)
-            rc = mw__poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
-                                interest);
-        if (rc == 0) {
-            poll->fds[fd].token = token;
-            poll->fds[fd].registered = true;
-        }
+        goto out;
     }
+    /* The kernel first: it is what says -EBADF for a descriptor that is
+     * not open, before a huge number could make the table grow. */
+    rc = mw__poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
+                        interest);
+    if (rc < 0)
+        goto out;
+    rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
+              (size_t)fd);
+    if (rc < 0) {
+        (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0);
+        goto out;
+    }
+    poll->fds[fd].token = token;
+    poll->fds[fd].registered = true;
+out:
     pthread_mutex_unlock(&poll->lock);
     return keep_errno(saved, rc);
 }

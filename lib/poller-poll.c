@@ -46,6 +46,7 @@ struct mw__poller {
     /* The waiting thread's own copy; only it touches these. */
     struct pollset snap;
     unsigned snap_gen;
+    size_t cursor;              /* where the next scan of snap starts */
 };
 
 static int
@@ -319,14 +320,24 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     if (rc < 0)
         return rc;
 
-    /* Entry 0 is the interrupt pipe: never reported. */
-    for (size_t i = 1; i < s->len && n < cap && ready > 0; i++) {
-        if (!s->fds[i].revents)
-            continue;
-        ready--;
-        ev[n].token = s->cookies[i];
-        ev[n].flags = poll_to_flags(s->fds[i].revents);
-        n++;
+    /* Entry 0 is the interrupt pipe: never reported.  Readiness is level-
+     * triggered, so with more entries ready than cap a scan that always
+     * began at entry 1 would report the same ones forever and starve the
+     * rest (a waker among them): each scan begins where the last one
+     * stopped. */
+    if (s->len > 1) {
+        size_t i = p->cursor < s->len && p->cursor > 0 ? p->cursor : 1;
+
+        for (size_t seen = 1; seen < s->len && n < cap && ready > 0; seen++) {
+            if (s->fds[i].revents) {
+                ready--;
+                ev[n].token = s->cookies[i];
+                ev[n].flags = poll_to_flags(s->fds[i].revents);
+                n++;
+            }
+            i = i + 1 < s->len ? i + 1 : 1;
+        }
+        p->cursor = i;
     }
     return (int)n;
 }
