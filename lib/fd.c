@@ -68,9 +68,12 @@ mw__fd_drain(int fd)
     char buf[256];
     ssize_t n;
 
+    /* A pipe's read returns all it holds, up to the size asked for, so
+     * a short read has emptied it: stop there rather than pay for a
+     * read() that only says EAGAIN (the usual case: one byte per wake). */
     do
         n = read(fd, buf, sizeof(buf));
-    while (n > 0 || (n < 0 && errno == EINTR));
+    while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
 }
 
 void
@@ -82,5 +85,5 @@ mw__close(int fd)
      * and the BSDs have released it, so retrying could close a descriptor
      * another thread just opened. */
     (void)close(fd);
-    errno = saved;
+    mw__errno_restore(saved);
 }

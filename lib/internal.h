@@ -21,11 +21,44 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <miowake.h>
+
+/* ---- code generation helpers ---- */
+
+#if defined(__GNUC__) || defined(__clang__)
+# define MW__NOINLINE __attribute__((noinline))
+#else
+# define MW__NOINLINE
+#endif
+
+/* The full barrier of the pending-flag protocol (waker.c): a seq_cst
+ * fence.  On x86-64 it is written as the locked add of zero below the
+ * stack pointer that gcc emits for atomic_thread_fence(seq_cst) and that
+ * Linux's smp_mb() is; clang (14 at least) emits mfence instead, which
+ * costs about six times as much on AMD EPYC (doc/PERFORMANCE.md).  Both
+ * order all ordinary memory accesses; adding zero leaves the red zone's
+ * bytes as they were.  ThreadSanitizer understands only the C11 fence,
+ * so a TSan build keeps it. */
+#if defined(__SANITIZE_THREAD__)
+# define MW__TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define MW__TSAN 1
+# endif
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
+    && !defined(MW__TSAN)
+# define mw__fence_seq_cst() \
+    __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc")
+#else
+# define mw__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+#endif
 
 /* ---- export and descriptor helpers (fd.c) ---- */
 
@@ -41,6 +74,14 @@ int  mw__fd_set_nonblock(int fd);
 int  mw__pipe(int fds[2]);
 /* Read a non-blocking descriptor until it is empty (EAGAIN) or at EOF. */
 void mw__fd_drain(int fd);
+/* Put errno back as the caller had it.  The store is volatile because
+ * clang takes the allocation functions to leave errno alone and deleted a
+ * plain store made after a failed calloc() (t/fault-enomem). */
+static inline void
+mw__errno_restore(int saved)
+{
+    *(volatile int *)&errno = saved;
+}
 /* close() that keeps errno and ignores EINTR (the descriptor is gone). */
 void mw__close(int fd);
 
@@ -96,6 +137,9 @@ void mw__wake_consume(struct mw__wake *wk);
 /* Release everything; p is the poller still attached, or NULL when the
  * poll was freed first. */
 void mw__wake_close(struct mw__wake *wk, struct mw__poller *p);
+/* The descriptor the waker registered with the poller, or -1 if it has
+ * none (EVFILT_USER): the core keeps callers from registering it. */
+int  mw__wake_fd(const struct mw__wake *wk);
 
 /* ---- kqueue poller services for the EVFILT_USER waker (waker-user.c) ----
  * The kqueue is reference-counted so that a waker keeps it open after its
@@ -110,10 +154,11 @@ int  mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
 /* ---- core services for mw_poll (poll.c) used by waker.c ---- */
 
 /* Reserve a waker slot and its cookie; events for it are dropped until
- * mw__poll_publish() fills the slot, and again after mw__poll_detach(). */
+ * mw__poll_publish() fills the slot, and again after mw__poll_detach().
+ * fd is the waker's own registered descriptor, or -1. */
 int  mw__poll_attach(mw_poll *poll, mw_token *cookie);
-void mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w);
-void mw__poll_detach(mw_poll *poll, mw_token cookie);
+int  mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w, int fd);
+void mw__poll_detach(mw_poll *poll, mw_token cookie, int fd);
 struct mw__poller *mw__poll_poller(mw_poll *poll);
 
 /* ---- core services for mw_waker (waker.c) used by poll.c ---- */

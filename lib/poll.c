@@ -20,7 +20,8 @@
 
 struct fd_slot {
     mw_token token;
-    bool registered;
+    bool registered;            /* by the caller */
+    bool waker;                 /* a waker's own descriptor: not the caller's */
 };
 
 struct mw_poll {
@@ -44,7 +45,7 @@ static char reserved_marker;
 static int
 keep_errno(int saved, int rc)
 {
-    errno = saved;
+    mw__errno_restore(saved);
     return rc;
 }
 
@@ -133,7 +134,7 @@ mw_poll_free(mw_poll *poll)
     free(poll->fds);
     free(poll->wakers);
     free(poll);
-    errno = saved;
+    mw__errno_restore(saved);
 }
 
 MW_EXPORT int
@@ -145,7 +146,8 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     if (rc < 0)
         return keep_errno(saved, rc);
     pthread_mutex_lock(&poll->lock);
-    if ((size_t)fd < poll->nfds && poll->fds[fd].registered) {
+    if ((size_t)fd < poll->nfds
+        && (poll->fds[fd].registered || poll->fds[fd].waker)) {
         rc = -EEXIST;
         goto out;
     }
@@ -351,18 +353,32 @@ mw__poll_attach(mw_poll *poll, mw_token *cookie)
     return rc;
 }
 
-void
-mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w)
+int
+mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w, int fd)
 {
+    int rc = 0;
+
     pthread_mutex_lock(&poll->lock);
-    poll->wakers[cookie & ~MW__COOKIE_WAKER] = w;
+    /* Mark the waker's descriptor so that registering it is -EEXIST on
+     * every backend: a kqueue would otherwise take it over silently. */
+    if (fd >= 0)
+        rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
+                  (size_t)fd);
+    if (rc == 0) {
+        if (fd >= 0)
+            poll->fds[fd].waker = true;
+        poll->wakers[cookie & ~MW__COOKIE_WAKER] = w;
+    }
     pthread_mutex_unlock(&poll->lock);
+    return rc;
 }
 
 void
-mw__poll_detach(mw_poll *poll, mw_token cookie)
+mw__poll_detach(mw_poll *poll, mw_token cookie, int fd)
 {
     pthread_mutex_lock(&poll->lock);
+    if (fd >= 0 && (size_t)fd < poll->nfds)
+        poll->fds[fd].waker = false;
     poll->wakers[cookie & ~MW__COOKIE_WAKER] = NULL;
     pthread_mutex_unlock(&poll->lock);
 }

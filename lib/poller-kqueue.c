@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -135,6 +136,10 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 
     if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
         return -ENOTSUP;
+    /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,
+     * which cannot see close(), would modify the stale knote instead. */
+    if (op != MW__CTL_DEL && fcntl(fd, F_GETFD) < 0)
+        return -errno;
     for (size_t i = 0; i < NFILTERS; i++) {
         bool want = op != MW__CTL_DEL && (interest & filters[i].interest);
 

@@ -84,3 +84,9 @@ mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
     mw__close(wk->efd);
     free(wk);
 }
+
+int
+mw__wake_fd(const struct mw__wake *wk)
+{
+    return wk->efd;
+}

@@ -77,3 +77,9 @@ mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
     mw__close(wk->wfd);
     free(wk);
 }
+
+int
+mw__wake_fd(const struct mw__wake *wk)
+{
+    return wk->rfd;
+}

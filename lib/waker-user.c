@@ -74,3 +74,10 @@ mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
     mw__kqueue_unref(wk->kq);
     free(wk);
 }
+
+int
+mw__wake_fd(const struct mw__wake *wk)
+{
+    (void)wk;
+    return -1;
+}
