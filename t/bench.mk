@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: MIT
+# Benchmarks (conventions §3.10), included by the top-level Makefile.am.
+# They are EXTRA_PROGRAMS: built and run only by `make bench`, never by
+# `make check` (a figure is not a pass/fail result on a shared machine).
+# Each one runs its raw baselines in the same process and prints one
+# key=value line per result; doc/PERFORMANCE.md records a run.
+#
+#   make bench                          all four, default counts
+#   make bench BENCH_FLAGS='-r 11'      more rounds for each
+#   MW_BENCH_ITERATIONS=N make bench    another count for each (see -h)
+#   ./t/bench-pingpong -p split -n 5000 one program, one pin mode
+#
+# Also here: t/wait-no-alloc, a check test for the allocation promises the
+# benchmarks rely on (no allocation or lock on the wake path, none on the
+# wait path after the first wait).
+
+BENCH_PROGS = \
+	t/bench-pingpong \
+	t/bench-pending \
+	t/bench-burst \
+	t/bench-idle
+EXTRA_PROGRAMS += $(BENCH_PROGS)
+CLEANFILES += $(BENCH_PROGS:=$(EXEEXT))
+
+BENCH_COMMON = t/bench-common.c t/bench-common.h
+BENCH_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
+
+# On a kqueue build through libkqueue, <sys/event.h> is libkqueue's: give
+# the raw kevent baseline its header and library.
+if WITH_LIBKQUEUE
+BENCH_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS) -DMW_BENCH_LIBKQUEUE=1
+BENCH_LDADD += $(KQUEUE_LIBS)
+else
+BENCH_CPPFLAGS = $(AM_CPPFLAGS)
+endif
+
+t_bench_pingpong_SOURCES = t/bench-pingpong.c $(BENCH_COMMON)
+t_bench_pingpong_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_pingpong_LDADD = $(BENCH_LDADD)
+t_bench_pending_SOURCES = t/bench-pending.c $(BENCH_COMMON)
+t_bench_pending_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_pending_LDADD = $(BENCH_LDADD)
+t_bench_burst_SOURCES = t/bench-burst.c $(BENCH_COMMON)
+t_bench_burst_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_burst_LDADD = $(BENCH_LDADD)
+t_bench_idle_SOURCES = t/bench-idle.c $(BENCH_COMMON)
+t_bench_idle_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_idle_LDADD = $(BENCH_LDADD)
+
+# Build all four, then run each through its libtool wrapper; every one
+# runs even if an earlier one failed, and the target fails if any did.
+BENCH_FLAGS =
+bench:
+	$(MAKE) $(AM_MAKEFLAGS) $(BENCH_PROGS:=$(EXEEXT))
+	@fail=; \
+	for p in $(BENCH_PROGS); do \
+	  echo "# $$p $(BENCH_FLAGS)"; \
+	  ./$$p$(EXEEXT) $(BENCH_FLAGS) || fail="$$fail $$p"; \
+	done; \
+	if test -n "$$fail"; then echo "bench: FAILED:$$fail" >&2; exit 1; fi
+.PHONY: bench
+
+# The record of a run, with the machine, the command and what each figure
+# means.
+EXTRA_DIST += doc/PERFORMANCE.md
+
+# ---- t/wait-no-alloc: a TAP check test ----
+
+check_PROGRAMS += t/wait-no-alloc
+TESTS += t/wait-no-alloc
+t_wait_no_alloc_SOURCES = t/wait-no-alloc.c
+t_wait_no_alloc_LDADD = lib/libmiowake.la t/libtap.a $(PTHREAD_LIBS)
+if WITH_LIBKQUEUE
+t_wait_no_alloc_CPPFLAGS = $(AM_CPPFLAGS) -DMW_TEST_LIBKQUEUE=1
+else
+t_wait_no_alloc_CPPFLAGS = $(AM_CPPFLAGS)
+endif
