@@ -55,7 +55,8 @@ MW_TESTS_C = \
 MW_TESTS_SH = \
 	t/header.sh \
 	t/example.sh \
-	t/exports.sh
+	t/exports.sh \
+	t/man-lint.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
