@@ -21,21 +21,6 @@
 #define T_INNER 3
 #define T_OUTER_WAKER 4
 
-struct later {
-    mw_waker *w;
-    long delay_ms;
-};
-
-static void *
-wake_later(void *arg)
-{
-    struct later *l = arg;
-
-    util_sleep_ms(l->delay_ms);
-    mw_waker_wake(l->w);
-    return NULL;
-}
-
 int
 main(void)
 {
@@ -84,10 +69,10 @@ main(void)
 
     /* A wake from another thread wakes a poll(2) on the descriptor. */
     {
-        struct later l = { w, 50 };
+        struct util_later l = { w, 50 };
         pthread_t t;
 
-        util_thread_start(&t, wake_later, &l);
+        util_thread_start(&t, util_wake_later, &l);
         ok(util_fd_readable(fd, UTIL_LONG_MS), "a wake from another thread "
            "makes a poll(2) blocked on the descriptor return readable");
         util_thread_join(t);
@@ -112,11 +97,11 @@ main(void)
     r = mw_poll_register(outer, fd, T_INNER, MW_READABLE);
     is_errno(r, 0, "the descriptor can be registered in another poll");
     {
-        struct later l = { w, 50 };
+        struct util_later l = { w, 50 };
         pthread_t t;
         uint32_t flags;
 
-        util_thread_start(&t, wake_later, &l);
+        util_thread_start(&t, util_wake_later, &l);
         r = util_wait_token(outer, T_INNER, UTIL_LONG_MS, &flags, NULL);
         util_thread_join(t);
         ok(r == 1 && (flags & MW_EV_READABLE), "a wake on the inner poll "

@@ -346,3 +346,13 @@ util_flags_str(uint32_t flags)
         snprintf(buf, sizeof buf, "0");
     return buf;
 }
+
+void *
+util_wake_later(void *arg)
+{
+    struct util_later *l = arg;
+
+    util_sleep_ms(l->delay_ms);
+    mw_waker_wake(l->w);
+    return NULL;
+}

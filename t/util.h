@@ -60,6 +60,12 @@ int util_fds_new(const struct util_fds *before, const struct util_fds *after,
 void util_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void util_thread_join(pthread_t t);
 void util_sleep_ms(long ms);
+/* A thread body: sleep delay_ms, then wake w. */
+struct util_later {
+    mw_waker *w;
+    long delay_ms;
+};
+void *util_wake_later(void *arg);
 /* Monotonic milliseconds. */
 int64_t util_now_ms(void);
 

@@ -20,21 +20,6 @@
 #define TOKEN 77
 #define SANITY_MS 5000
 
-struct later {
-    mw_waker *w;
-    long delay_ms;
-};
-
-static void *
-wake_later(void *arg)
-{
-    struct later *l = arg;
-
-    util_sleep_ms(l->delay_ms);
-    mw_waker_wake(l->w);
-    return NULL;
-}
-
 int
 main(void)
 {
@@ -88,10 +73,10 @@ main(void)
 
     /* A long timeout returns as soon as there is an event. */
     {
-        struct later l = { w, 20 };
+        struct util_later l = { w, 20 };
         pthread_t t;
 
-        util_thread_start(&t, wake_later, &l);
+        util_thread_start(&t, util_wake_later, &l);
         t0 = util_now_ms();
         do
             r = mw_poll_wait(p, ev, 8, 30000);
@@ -106,11 +91,11 @@ main(void)
 
     /* Negative timeouts: no limit. */
     for (size_t i = 0; i < sizeof negatives / sizeof negatives[0]; i++) {
-        struct later l = { w, 150 };
+        struct util_later l = { w, 150 };
         pthread_t t;
         int eintr = 0;
 
-        util_thread_start(&t, wake_later, &l);
+        util_thread_start(&t, util_wake_later, &l);
         t0 = util_now_ms();
         for (;;) {
             r = mw_poll_wait(p, ev, 8, negatives[i]);
@@ -134,7 +119,7 @@ main(void)
      * registration after mw_poll_deregister.  Whatever it reports for it
      * must not end a wait with no limit with 0. */
     {
-        struct later l = { w, 150 };
+        struct util_later l = { w, 150 };
         pthread_t t;
         int a[2], b, zeros = 0, stale = 0, eintr = 0;
         bool woken = false;
@@ -149,7 +134,7 @@ main(void)
         r = mw_poll_deregister(p, a[0]);
         diag("mw_poll_deregister of a closed fd: %s", tap_errno_name(r));
         util_write_byte(a[1]);
-        util_thread_start(&t, wake_later, &l);
+        util_thread_start(&t, util_wake_later, &l);
         while (!woken) {
             r = mw_poll_wait(p, ev, 8, -1);
             if (r == -EINTR) {
