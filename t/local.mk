@@ -43,6 +43,7 @@ MW_TESTS_C = \
 	t/wake-after-poll-free \
 	t/wake-signal-handler \
 	t/wake-no-loss \
+	t/wake-signal-fails \
 	t/register-errors \
 	t/register-readiness \
 	t/register-while-waiting \
