@@ -72,7 +72,7 @@ int  mw__fd_set_cloexec(int fd);
 int  mw__fd_set_nonblock(int fd);
 /* A pipe with both ends close-on-exec and non-blocking; -errno. */
 int  mw__pipe(int fds[2]);
-/* Read a non-blocking descriptor until it is empty (EAGAIN) or at EOF. */
+/* Empty a non-blocking pipe: read until a short read, EAGAIN or EOF. */
 void mw__fd_drain(int fd);
 /* Put errno back as the caller had it.  The store is volatile because
  * clang takes the allocation functions to leave errno alone and deleted a
