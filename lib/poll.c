@@ -49,6 +49,13 @@ keep_errno(int saved, int rc)
     return rc;
 }
 
+/* fd's slot if the table reaches that far, else NULL.  Lock held. */
+static struct fd_slot *
+slot_of(mw_poll *poll, size_t fd)
+{
+    return fd < poll->nfds ? &poll->fds[fd] : NULL;
+}
+
 static int
 check_args(const mw_poll *poll, int fd, unsigned interest)
 {
@@ -140,14 +147,15 @@ mw_poll_free(mw_poll *poll)
 MW_EXPORT int
 mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
 {
+    struct fd_slot *slot;
     int saved = errno;
     int rc = check_args(poll, fd, interest);
 
     if (rc < 0)
         return keep_errno(saved, rc);
     pthread_mutex_lock(&poll->lock);
-    if ((size_t)fd < poll->nfds
-        && (poll->fds[fd].registered || poll->fds[fd].waker)) {
+    slot = slot_of(poll, (size_t)fd);
+    if (slot && (slot->registered || slot->waker)) {
         rc = -EEXIST;
         goto out;
     }
@@ -173,19 +181,21 @@ out:
 MW_EXPORT int
 mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
 {
+    struct fd_slot *slot;
     int saved = errno;
     int rc = check_args(poll, fd, interest);
 
     if (rc < 0)
         return keep_errno(saved, rc);
     pthread_mutex_lock(&poll->lock);
-    if ((size_t)fd >= poll->nfds || !poll->fds[fd].registered) {
+    slot = slot_of(poll, (size_t)fd);
+    if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
         rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
                             interest);
         if (rc == 0)
-            poll->fds[fd].token = token;
+            slot->token = token;
     }
     pthread_mutex_unlock(&poll->lock);
     return keep_errno(saved, rc);
@@ -194,6 +204,7 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
 MW_EXPORT int
 mw_poll_deregister(mw_poll *poll, int fd)
 {
+    struct fd_slot *slot;
     int saved = errno;
     int rc;
 
@@ -202,7 +213,8 @@ mw_poll_deregister(mw_poll *poll, int fd)
     if (fd < 0)
         return -EBADF;
     pthread_mutex_lock(&poll->lock);
-    if ((size_t)fd >= poll->nfds || !poll->fds[fd].registered) {
+    slot = slot_of(poll, (size_t)fd);
+    if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
         rc = mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0);
@@ -212,7 +224,7 @@ mw_poll_deregister(mw_poll *poll, int fd)
         if (rc == -EBADF || rc == -ENOENT)
             rc = 0;
         if (rc == 0)
-            poll->fds[fd].registered = false;
+            slot->registered = false;
     }
     pthread_mutex_unlock(&poll->lock);
     return keep_errno(saved, rc);
@@ -241,11 +253,11 @@ deliver(mw_poll *poll, struct mw_event *ev, int n)
             ev[kept].token = mw__waker_token(w);
             ev[kept].flags = MW_EV_READABLE;
         } else {
-            size_t fd = (size_t)cookie;
+            const struct fd_slot *slot = slot_of(poll, (size_t)cookie);
 
-            if (fd >= poll->nfds || !poll->fds[fd].registered)
+            if (!slot || !slot->registered)
                 continue;
-            ev[kept].token = poll->fds[fd].token;
+            ev[kept].token = slot->token;
             ev[kept].flags = flags;
         }
         kept++;
@@ -377,7 +389,7 @@ void
 mw__poll_detach(mw_poll *poll, mw_token cookie, int fd)
 {
     pthread_mutex_lock(&poll->lock);
-    if (fd >= 0 && (size_t)fd < poll->nfds)
+    if (fd >= 0 && slot_of(poll, (size_t)fd))
         poll->fds[fd].waker = false;
     poll->wakers[cookie & ~MW__COOKIE_WAKER] = NULL;
     pthread_mutex_unlock(&poll->lock);

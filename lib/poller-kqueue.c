@@ -93,26 +93,21 @@ mw__poller_close(struct mw__poller *p)
 }
 
 /* Apply one change and report its own error: simpler to read than an
- * EV_RECEIPT batch, and registration is not a hot path. */
-static int
-change(int kqfd, uintptr_t ident, short filter, unsigned short flags,
-       unsigned int fflags, mw_token cookie)
-{
-    struct kevent kev;
-
-    EV_SET(&kev, ident, filter, flags, fflags, 0, (void *)cookie);
-    while (kevent(kqfd, &kev, 1, NULL, 0, NULL) < 0) {
-        if (errno != EINTR)
-            return -errno;
-    }
-    return 0;
-}
-
+ * EV_RECEIPT batch, and registration is not a hot path.  Also the signal
+ * of the EVFILT_USER waker: one kevent() with no result buffer, which
+ * never blocks. */
 int
 mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
                   unsigned short flags, unsigned int fflags, mw_token cookie)
 {
-    return change(p->kqfd, ident, filter, flags, fflags, cookie);
+    struct kevent kev;
+
+    EV_SET(&kev, ident, filter, flags, fflags, 0, (void *)cookie);
+    while (kevent(p->kqfd, &kev, 1, NULL, 0, NULL) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
 }
 
 static const struct {
@@ -144,14 +139,14 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
         bool want = op != MW__CTL_DEL && (interest & filters[i].interest);
 
         if (want) {
-            rc = change(p->kqfd, (uintptr_t)fd, filters[i].filter,
+            rc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
                         EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
             if (rc < 0)
                 break;
             added[i] = true;
         } else if (op != MW__CTL_ADD && filters[i].filter != 0) {
             /* Dropping a filter that was never added is fine. */
-            int drc = change(p->kqfd, (uintptr_t)fd, filters[i].filter,
+            int drc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
                              EV_DELETE, 0, 0);
 
             if (drc == -EBADF)
@@ -162,7 +157,7 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
         /* Leave nothing half-registered. */
         for (size_t i = 0; i < NFILTERS; i++)
             if (added[i])
-                (void)change(p->kqfd, (uintptr_t)fd, filters[i].filter,
+                (void)mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
                              EV_DELETE, 0, 0);
     }
     if (rc == 0 && op == MW__CTL_DEL && deleted_badf)
@@ -178,7 +173,7 @@ mw__poller_forget(struct mw__poller *p, int fd)
      * swallow the registration of the next descriptor with that number.
      * kqueues are not shared with a forked child on the BSDs, so deleting
      * here costs nothing there. */
-    (void)change(p->kqfd, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0);
+    (void)mw__kqueue_change(p, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0);
 }
 
 static uint32_t
