@@ -1,7 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Promise: <miowake.h> is self-contained and clean C99, C11 and C++:
-# a program using every name it declares compiles with -Werror.
+# a program using every name it declares compiles with -Werror.  With a
+# compiler that has the noplt attribute, calls to mw_waker_wake go through
+# the GOT, not the PLT, unless MW_NO_NOPLT is defined (checked on x86-64,
+# where the assembly says which).
 # Uses the CC and CXX configure found (make check exports them).
 
 : "${top_builddir:=.}"
@@ -19,7 +22,7 @@ inc="-I$top_builddir/include -I$top_srcdir/include"
 n=0
 failed=0
 
-echo "1..5"
+echo "1..7"
 
 result() { # result STATUS DESCRIPTION [LOGFILE]
     n=$((n + 1))
@@ -144,6 +147,42 @@ else
     echo "ok $n # SKIP no working C++ compiler ($CXX)"
     n=$((n + 1))
     echo "ok $n # SKIP no working C++ compiler ($CXX)"
+fi
+
+# How a position-independent caller calls mw_waker_wake.  The pending
+# wake is a fence and a load; the PLT's extra jump costs a fifth of it
+# (doc/PERFORMANCE.md), so a compiler that can skip it must.
+cat > "$tmp/call.c" <<'EOT'
+#include <miowake.h>
+int call_wake(mw_waker *w);
+int call_wake(mw_waker *w) { return mw_waker_wake(w); }
+EOT
+cat > "$tmp/probe.c" <<'EOT'
+#if !defined(__x86_64__) || !defined(__has_attribute)
+# error "not x86-64, or no __has_attribute"
+#elif !__has_attribute(noplt)
+# error "no noplt attribute"
+#endif
+EOT
+# shellcheck disable=SC2086
+if ! $CC -c "$tmp/probe.c" -o "$tmp/probe.o" > "$tmp/why" 2>&1; then
+    why=$(grep -o -E 'not x86-64[^"]*|no noplt attribute' "$tmp/why" |
+          head -n 1)
+    n=$((n + 1))
+    echo "ok $n # SKIP $CC: ${why:-cannot tell}"
+    n=$((n + 1))
+    echo "ok $n # SKIP $CC: ${why:-cannot tell}"
+else
+    # shellcheck disable=SC2086
+    $CC -O2 -fPIC $inc -S "$tmp/call.c" -o "$tmp/call.s" > "$tmp/log" 2>&1 &&
+        grep -q 'mw_waker_wake@GOTPCREL' "$tmp/call.s" &&
+        ! grep -q 'mw_waker_wake@PLT' "$tmp/call.s"
+    result $? "a PIC caller calls mw_waker_wake through the GOT, not the PLT" "$tmp/call.s"
+    # shellcheck disable=SC2086
+    $CC -O2 -fPIC -DMW_NO_NOPLT $inc -S "$tmp/call.c" -o "$tmp/call.s" \
+        > "$tmp/log" 2>&1 &&
+        grep -q 'mw_waker_wake@PLT' "$tmp/call.s"
+    result $? "MW_NO_NOPLT keeps the plain PLT call" "$tmp/call.s"
 fi
 
 [ "$failed" -eq 0 ]
