@@ -17,7 +17,14 @@
  *          each costs the producers one cache-line transfer);
  *   sys    each producer makes one raw wake system call per wake (an
  *          eventfd write on epoll builds) while the consumer waits in the
- *          raw poller: no pending flag at all.
+ *          raw poller: no pending flag at all;
+ *   limit_signal
+ *          the library's whole protocol written inline: the limit's
+ *          producers, and the one whose exchange turns 0 into 1 makes the
+ *          raw wake system call; the consumer waits in the raw poller and
+ *          clears the flag after each event.  Not a target: it shows how
+ *          much of the gap to the limit is the kernel's price of waking a
+ *          sleeping consumer, which any correct waker pays once per event.
  *
  * Checks: every wake returned 0, the consumer saw only the waker's events
  * and at least one, and a last wake made after the producers finished
@@ -47,7 +54,7 @@
 #define MAX_PRODUCERS 4
 #define TOKEN ((mw_token)0xB0257)
 
-enum variant { LIB, LIMIT, SYS };
+enum variant { LIB, LIMIT, SYS, LIMIT_SIGNAL };
 
 struct burst {
     enum variant v;
@@ -70,6 +77,18 @@ struct burst {
     long foreign;
     int consumer_err;
 };
+
+/* One wake of the protocol written inline (limit_signal). */
+static inline int
+limit_signal_wake(struct burst *b)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&b->flag, memory_order_relaxed))
+        return 0;
+    if (atomic_exchange_explicit(&b->flag, 1, memory_order_acq_rel))
+        return 0;
+    return raw_wake(b->raw);
+}
 
 static void *
 producer(void *arg)
@@ -99,6 +118,10 @@ producer(void *arg)
     case SYS:
         for (long i = 0; i < b->per; i++)
             rc |= raw_wake(b->raw);
+        break;
+    case LIMIT_SIGNAL:
+        for (long i = 0; i < b->per; i++)
+            rc |= limit_signal_wake(b);
         break;
     }
     c1 = bench_thread_cpu_ns();
@@ -161,12 +184,19 @@ consumer(void *arg)
             }
             break;
         case SYS:
+        case LIMIT_SIGNAL:
             n = raw_wait(b->raw);
             if (n < 0) {
                 b->consumer_err = n;
                 return NULL;
             }
             b->events += n;
+            if (b->v == LIMIT_SIGNAL) {
+                /* The event is collected (the raw queue needs no read):
+                 * clear, then the fence, as the library's wait does. */
+                atomic_store_explicit(&b->flag, 0, memory_order_relaxed);
+                atomic_thread_fence(memory_order_seq_cst);
+            }
             break;
         }
         if (atomic_load_explicit(&b->finished, memory_order_acquire))
@@ -227,6 +257,9 @@ run(enum variant v, int producers, long per, mw_poll *poll, mw_waker *w,
         break;
     case SYS:
         rc = raw_wake(raw);
+        break;
+    case LIMIT_SIGNAL:
+        rc = limit_signal_wake(&b);
         break;
     case LIMIT:
         break;
@@ -289,17 +322,18 @@ main(int argc, char **argv)
     for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
         int np = counts[c];
         double lib[1000], lim[1000], sys[1000], libw[1000], limw[1000];
-        double sysw[1000];
+        double sysw[1000], sig[1000];
         long wakes = 0, events = 0, lim_events = 0, sys_wakes = 0;
-        long sys_events = 0;
+        long sys_events = 0, sig_events = 0;
         double lib_med, lim_med, sys_med, libw_med, limw_med, sysw_med;
-        double p_lim, p_sys;
+        double sig_med, p_lim, p_sys, p_sig;
         char b[8][32];
 
         /* Warm-up, untimed. */
         (void)run(LIB, np, o.iterations / 10 + 1, poll, w, raw, 0);
         for (int r = 0; r < o.rounds; r++) {
             struct result l, m, s = { -1, -1, -1, 0, 0 };
+            struct result g = { -1, -1, -1, 0, 0 };
 
             l = run(LIB, np, o.iterations, poll, w, raw, 0);
             /* The limit's consumer clears as often as the library's
@@ -307,14 +341,18 @@ main(int argc, char **argv)
             m = run(LIMIT, np, o.iterations, poll, w, raw,
                     l.period_ns < 1000 ? 1000
                     : l.period_ns > 1e7 ? 10000000 : (long)l.period_ns);
-            if (raw)
+            if (raw) {
+                g = run(LIMIT_SIGNAL, np, o.iterations, poll, w, raw, 0);
                 s = run(SYS, np, n_sys, poll, w, raw, 0);
+            }
             lib[r] = l.cpu_ns;
             libw[r] = l.wall_ns;
             lim[r] = m.cpu_ns;
             limw[r] = m.wall_ns;
             sys[r] = s.cpu_ns;
             sysw[r] = s.wall_ns;
+            sig[r] = g.cpu_ns;
+            sig_events += g.events;
             wakes += l.wakes;
             events += l.events;
             lim_events += m.events;
@@ -323,6 +361,8 @@ main(int argc, char **argv)
         }
         p_lim = bench_paired_ratio(lib, lim, o.rounds);
         p_sys = raw ? bench_paired_ratio(lib, sys, o.rounds) : -1;
+        p_sig = raw ? bench_paired_ratio(lib, sig, o.rounds) : -1;
+        sig_med = raw ? bench_median(sig, o.rounds) : -1;
         lib_med = bench_median(lib, o.rounds);
         libw_med = bench_median(libw, o.rounds);
         lim_med = bench_median(lim, o.rounds);
@@ -352,6 +392,17 @@ main(int argc, char **argv)
                    bench_fmt_ratio(b[6], 32, p_sys, 1),
                    bench_fmt_ns(b[3], 32, libw_med),
                    bench_fmt_ns(b[4], 32, sysw_med), sys_wakes, sys_events);
+        bench_line("pin=none producers=%d base=limit_signal signal=%s "
+                   "iterations=%ld rounds=%d lib_ns=%s base_ns=%s ratio=%s "
+                   "paired_ratio=%s wakes_per_event=%s "
+                   "base_wakes_per_event=%s", np, raw_kind_name(kind),
+                   o.iterations, o.rounds, bench_fmt_ns(b[0], 32, lib_med),
+                   bench_fmt_ns(b[1], 32, sig_med),
+                   bench_fmt_ratio(b[2], 32, lib_med, sig_med),
+                   bench_fmt_ratio(b[6], 32, p_sig, 1),
+                   bench_fmt_ratio(b[5], 32, (double)wakes, (double)events),
+                   bench_fmt_ratio(b[7], 32, (double)wakes,
+                                   (double)sig_events));
     }
     raw_close(raw);
     mw_waker_free(w);
