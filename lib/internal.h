@@ -90,7 +90,8 @@ void mw__close(int fd);
  * cookie and report the cookie back; the core turns it into the caller's
  * token under its lock, which is what lets a registration or a waker go
  * away while a wait is running.  A descriptor's cookie is its number
- * (below 2^31); a waker's is its slot index with MW__COOKIE_WAKER set.
+ * (below 2^31); a waker's has MW__COOKIE_WAKER set, and its slot index
+ * and the slot's generation below and above it (poll.c).
  * Both fit in a uintptr_t, so a backend writes cookies straight into the
  * caller's mw_event array and the core rewrites them in place. */
 #define MW__COOKIE_WAKER ((mw_token)1 << 31)

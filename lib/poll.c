@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -34,13 +35,68 @@ struct mw_poll {
     pthread_mutex_t lock;
     struct fd_slot *fds;        /* indexed by descriptor number */
     size_t nfds;
-    mw_waker **wakers;          /* indexed by the waker's cookie */
+    struct waker_slot *wakers;  /* indexed by the waker's cookie */
     size_t nwakers;
 };
+
+/*
+ * A waker's place in the poll.  A slot is reused by the next waker, and an
+ * event the wait has already fetched from the kernel may belong to the
+ * waker that held it before, freed meanwhile: the generation, counted per
+ * slot and carried in the cookie, tells the two apart, so that such an
+ * event is dropped instead of being handed out in the new waker's name.
+ *
+ * A waker's cookie is MW__COOKIE_WAKER | generation << WAKER_GEN_SHIFT |
+ * slot index: the generation takes bits 32-63 where mw_token has them,
+ * else bits 16-30, which caps a 32-bit poll at 65,536 wakers and makes an
+ * event outlive 32,768 reuses of its slot before it could be mistaken.
+ */
+struct waker_slot {
+    mw_waker *waker;            /* NULL when free */
+    mw_token gen;
+};
+
+#if UINTPTR_MAX > 0xFFFFFFFFu
+# define WAKER_GEN_SHIFT 32
+# define WAKER_GEN_MAX ((mw_token)0xFFFFFFFFu)
+# define WAKER_ID_MAX ((size_t)MW__COOKIE_WAKER - 1)
+#else
+# define WAKER_GEN_SHIFT 16
+# define WAKER_GEN_MAX ((mw_token)0x7FFFu)
+# define WAKER_ID_MAX ((size_t)0xFFFFu)
+#endif
 
 /* A waker slot that is taken but whose kernel object is not ready yet. */
 static char reserved_marker;
 #define RESERVED ((mw_waker *)(void *)&reserved_marker)
+
+static size_t
+waker_id(mw_token cookie)
+{
+    return (size_t)(cookie & WAKER_ID_MAX);
+}
+
+static mw_token
+waker_gen(mw_token cookie)
+{
+    return (cookie >> WAKER_GEN_SHIFT) & WAKER_GEN_MAX;
+}
+
+/* The waker a cookie names, if it is still the one in its slot (else
+ * NULL, RESERVED included).  Lock held. */
+static mw_waker *
+waker_of(const mw_poll *poll, mw_token cookie)
+{
+    size_t id = waker_id(cookie);
+    const struct waker_slot *slot;
+
+    if (id >= poll->nwakers)
+        return NULL;
+    slot = &poll->wakers[id];
+    if (slot->gen != waker_gen(cookie) || slot->waker == RESERVED)
+        return NULL;
+    return slot->waker;
+}
 
 static int
 keep_errno(int saved, int rc)
@@ -131,7 +187,7 @@ mw_poll_free(mw_poll *poll)
     /* Wakers still attached keep working on their own descriptors; they
      * just stop referring to this poll. */
     for (size_t i = 0; i < poll->nwakers; i++) {
-        mw_waker *w = poll->wakers[i];
+        mw_waker *w = poll->wakers[i].waker;
 
         if (w && w != RESERVED)
             mw__waker_orphan(w);
@@ -244,10 +300,9 @@ deliver(mw_poll *poll, struct mw_event *ev, int n)
         uint32_t flags = ev[i].flags;
 
         if (cookie & MW__COOKIE_WAKER) {
-            size_t id = (size_t)(cookie & ~MW__COOKIE_WAKER);
-            mw_waker *w = id < poll->nwakers ? poll->wakers[id] : NULL;
+            mw_waker *w = waker_of(poll, cookie);
 
-            if (!w || w == RESERVED)
+            if (!w)
                 continue;
             mw__waker_collected(w);
             ev[kept].token = mw__waker_token(w);
@@ -348,18 +403,20 @@ mw__poll_attach(mw_poll *poll, mw_token *cookie)
 
     pthread_mutex_lock(&poll->lock);
     id = 0;
-    while (id < poll->nwakers && poll->wakers[id])
+    while (id < poll->nwakers && poll->wakers[id].waker)
         id++;
-    if (id >= (size_t)MW__COOKIE_WAKER)
+    if (id > WAKER_ID_MAX)
         rc = -ENOMEM;
     else
-        /* The table holds pointers: sizeof(mw_waker *) is meant. */
         rc = grow((void **)&poll->wakers, &poll->nwakers,
-                  sizeof(*poll->wakers), /* NOLINT(bugprone-sizeof-expression) */
-                  id);
+                  sizeof(*poll->wakers), id);
     if (rc == 0) {
-        poll->wakers[id] = RESERVED;
-        *cookie = MW__COOKIE_WAKER | (mw_token)id;
+        struct waker_slot *slot = &poll->wakers[id];
+
+        slot->waker = RESERVED;
+        slot->gen = (slot->gen + 1) & WAKER_GEN_MAX;
+        *cookie = MW__COOKIE_WAKER | slot->gen << WAKER_GEN_SHIFT
+                  | (mw_token)id;
     }
     pthread_mutex_unlock(&poll->lock);
     return rc;
@@ -379,7 +436,7 @@ mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w, int fd)
     if (rc == 0) {
         if (fd >= 0)
             poll->fds[fd].waker = true;
-        poll->wakers[cookie & ~MW__COOKIE_WAKER] = w;
+        poll->wakers[waker_id(cookie)].waker = w;
     }
     pthread_mutex_unlock(&poll->lock);
     return rc;
@@ -391,6 +448,6 @@ mw__poll_detach(mw_poll *poll, mw_token cookie, int fd)
     pthread_mutex_lock(&poll->lock);
     if (fd >= 0 && slot_of(poll, (size_t)fd))
         poll->fds[fd].waker = false;
-    poll->wakers[cookie & ~MW__COOKIE_WAKER] = NULL;
+    poll->wakers[waker_id(cookie)].waker = NULL;
     pthread_mutex_unlock(&poll->lock);
 }

@@ -44,6 +44,7 @@ MW_TESTS_C = \
 	t/wake-signal-handler \
 	t/wake-no-loss \
 	t/wake-signal-fails \
+	t/wake-stale-slot \
 	t/register-errors \
 	t/register-readiness \
 	t/register-while-waiting \
@@ -60,6 +61,8 @@ MW_TESTS_SH = \
 	t/man-lint.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
+# It wraps the backend's wait call and forwards it with dlsym(RTLD_NEXT).
+t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (mw_poll_wait(3)): the event of a waker freed on another thread
+ * during a wait is dropped -- also when a new waker, created during that
+ * same wait, takes the freed waker's place in the poll.  The new waker was
+ * not woken, so it must not receive the old one's event; and when it is
+ * woken, its one event must come out once, not once more later.
+ *
+ * The test makes that interleaving certain instead of hoping for it.  It
+ * wraps the system call the backend waits in (epoll_wait, poll or kevent,
+ * forwarded to the real one through dlsym(RTLD_NEXT)) and, when armed,
+ * runs a hook just after the kernel has handed over the old waker's event
+ * and before the library has translated it: the hook frees the old waker
+ * and creates the new one, as another thread could at that instant.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#if defined(__linux__) && defined(__has_include)
+# if __has_include(<sys/epoll.h>)
+#  include <sys/epoll.h>
+#  define HAVE_EPOLL_WRAPPER 1
+# endif
+#endif
+
+#define T_OLD 0x01D
+#define T_NEW 0x2E7
+
+/* ---- the hook ---- */
+
+/* The wrapper that runs the hook: the one of the call the backend waits
+ * in, not one the call makes (libkqueue's kevent() waits in epoll_wait(),
+ * and a hook there would run inside the emulation). */
+enum wait_call { WAIT_POLL, WAIT_EPOLL, WAIT_KEVENT };
+static enum wait_call hook_call;
+
+static mw_poll *the_poll;
+static mw_waker *old_waker, *new_waker;
+static bool armed;
+static bool wake_new_in_hook;
+static int hook_runs;
+static int hook_rc;
+
+static void
+after_kernel_wait(enum wait_call call, int n)
+{
+    int saved = errno;
+
+    if (armed && call == hook_call && n > 0) {
+        armed = false;
+        hook_runs++;
+        mw_waker_free(old_waker);
+        old_waker = NULL;
+        hook_rc = mw_waker_new(&new_waker, the_poll, T_NEW);
+        if (hook_rc == 0 && wake_new_in_hook)
+            hook_rc = mw_waker_wake(new_waker);
+    }
+    errno = saved;
+}
+
+/* ---- the wrappers ---- */
+
+static void *
+next_symbol(const char *name)
+{
+#ifdef RTLD_NEXT
+    return dlsym(RTLD_NEXT, name);
+#else
+    (void)name;
+    return NULL;
+#endif
+}
+
+typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+static poll_fn real_poll;
+
+int
+poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    int n;
+
+    if (!real_poll) {
+        errno = ENOSYS;
+        return -1;
+    }
+    n = real_poll(fds, nfds, timeout);
+    after_kernel_wait(WAIT_POLL, n);
+    return n;
+}
+
+#ifdef HAVE_EPOLL_WRAPPER
+typedef int (*epoll_wait_fn)(int, struct epoll_event *, int, int);
+static epoll_wait_fn real_epoll_wait;
+
+int
+epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+    int n;
+
+    if (!real_epoll_wait) {
+        errno = ENOSYS;
+        return -1;
+    }
+    n = real_epoll_wait(epfd, events, maxevents, timeout);
+    after_kernel_wait(WAIT_EPOLL, n);
+    return n;
+}
+#endif
+
+/* Declared without <sys/event.h>, which a Linux build through libkqueue
+ * does not put on this program's include path: the wrapper only forwards
+ * the arguments and looks at the result. */
+struct kevent;
+struct timespec;
+int kevent(int kq, const struct kevent *changes, int nchanges,
+           struct kevent *events, int nevents, const struct timespec *timeout);
+typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
+                         int, const struct timespec *);
+static kevent_fn real_kevent;
+
+int
+kevent(int kq, const struct kevent *changes, int nchanges,
+       struct kevent *events, int nevents, const struct timespec *timeout)
+{
+    int n;
+
+    if (!real_kevent) {
+        errno = ENOSYS;
+        return -1;
+    }
+    n = real_kevent(kq, changes, nchanges, events, nevents, timeout);
+    if (nevents > 0)
+        after_kernel_wait(WAIT_KEVENT, n);
+    return n;
+}
+
+/* Resolve the real function the backend waits in; false if it cannot be
+ * (a static build has no dlsym(RTLD_NEXT)). */
+static bool
+resolve_wrapped(const char *backend)
+{
+    void *sym;
+
+    sym = next_symbol("poll");
+    if (sym)
+        memcpy(&real_poll, &sym, sizeof(real_poll));
+#ifdef HAVE_EPOLL_WRAPPER
+    sym = next_symbol("epoll_wait");
+    if (sym)
+        memcpy(&real_epoll_wait, &sym, sizeof(real_epoll_wait));
+#endif
+    sym = next_symbol("kevent");
+    if (sym)
+        memcpy(&real_kevent, &sym, sizeof(real_kevent));
+
+    if (strncmp(backend, "epoll+", 6) == 0) {
+        hook_call = WAIT_EPOLL;
+#ifdef HAVE_EPOLL_WRAPPER
+        return real_epoll_wait != NULL;
+#else
+        return false;
+#endif
+    }
+    if (strncmp(backend, "kqueue+", 7) == 0) {
+        hook_call = WAIT_KEVENT;
+        return real_kevent != NULL;
+    }
+    hook_call = WAIT_POLL;
+    return real_poll != NULL;
+}
+
+/* ---- the test ---- */
+
+/* Free and recreate as the hook would, but without the hook: the start of
+ * each case. */
+static void
+start_case(bool wake_new)
+{
+    if (new_waker) {
+        mw_waker_free(new_waker);
+        new_waker = NULL;
+    }
+    if (mw_waker_new(&old_waker, the_poll, T_OLD) != 0)
+        bail_out("mw_waker_new failed");
+    hook_runs = 0;
+    hook_rc = -1;
+    wake_new_in_hook = wake_new;
+}
+
+int
+main(void)
+{
+    struct mw_event ev[8];
+    const char *backend = mw_backend();
+    int n;
+
+    tap_watchdog(60);
+    if (!resolve_wrapped(backend))
+        plan_skip_all("cannot wrap the system call %s waits in "
+                      "(no dlsym(RTLD_NEXT) here)", backend);
+    plan(9);
+
+    if (mw_poll_new(&the_poll) != 0)
+        bail_out("mw_poll_new failed");
+
+    /* 1: the old waker's event is collected by the kernel wait; the old
+     * waker is freed and a new one created before the library looks.  The
+     * new one was not woken: the wait must time out with nothing. */
+    start_case(false);
+    if (mw_waker_wake(old_waker) != 0)
+        bail_out("mw_waker_wake failed");
+    armed = true;
+    n = mw_poll_wait(the_poll, ev, 8, 200);
+    ok(hook_runs == 1 && hook_rc == 0,
+       "the hook freed the old waker and created the new one during the wait");
+    is_int(n, 0, "the freed waker's event is dropped, and the new waker gets "
+                 "none: the wait times out with 0 events");
+    if (n > 0)
+        diag("got token %#lx flags %#x", (unsigned long)ev[0].token,
+             (unsigned)ev[0].flags);
+    is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
+           "nothing is left for the next wait");
+
+    /* The new waker works. */
+    if (mw_waker_wake(new_waker) != 0)
+        bail_out("mw_waker_wake failed");
+    n = mw_poll_wait(the_poll, ev, 8, 1000);
+    ok(n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE,
+       "a wake of the new waker then gives its own event");
+    is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
+           "and only one");
+
+    /* 2: the same, and the new waker is woken during the wait too: exactly
+     * one event with its token comes out, and nothing after it. */
+    start_case(true);
+    if (mw_waker_wake(old_waker) != 0)
+        bail_out("mw_waker_wake failed");
+    armed = true;
+    n = mw_poll_wait(the_poll, ev, 8, 1000);
+    ok(hook_runs == 1 && hook_rc == 0,
+       "the hook freed, created and woke during the wait");
+    ok(n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE,
+       "the wait returns the new waker's one event");
+    is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
+           "no second event of the new waker follows (the old one's event "
+           "was not handed out in its name)");
+
+    /* 3: without the hook, nothing was disturbed. */
+    if (mw_waker_wake(new_waker) != 0)
+        bail_out("mw_waker_wake failed");
+    n = mw_poll_wait(the_poll, ev, 8, 1000);
+    ok(n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE,
+       "the new waker keeps working");
+
+    mw_waker_free(new_waker);
+    mw_poll_free(the_poll);
+    return done_testing();
+}
