@@ -181,20 +181,37 @@ resolve_wrapped(const char *backend)
 
 /* ---- the test ---- */
 
-/* Free and recreate as the hook would, but without the hook: the start of
- * each case. */
+/* The start of a case: a woken old waker (the new one of the case before
+ * is freed) and the hook armed for the next wait. */
 static void
-start_case(bool wake_new)
+arm_case(bool wake_new)
 {
     if (new_waker) {
         mw_waker_free(new_waker);
         new_waker = NULL;
     }
-    if (mw_waker_new(&old_waker, the_poll, T_OLD) != 0)
-        bail_out("mw_waker_new failed");
+    if (mw_waker_new(&old_waker, the_poll, T_OLD) != 0
+        || mw_waker_wake(old_waker) != 0)
+        bail_out("cannot create and wake the old waker");
     hook_runs = 0;
     hook_rc = -1;
     wake_new_in_hook = wake_new;
+    armed = true;
+}
+
+/* Exactly one event, and it is the new waker's. */
+static bool
+is_new_wakers_event(int n, const struct mw_event *ev)
+{
+    return n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE;
+}
+
+static int
+wake_new_and_wait(struct mw_event *ev, size_t cap)
+{
+    if (mw_waker_wake(new_waker) != 0)
+        bail_out("mw_waker_wake failed");
+    return mw_poll_wait(the_poll, ev, cap, 1000);
 }
 
 int
@@ -216,10 +233,7 @@ main(void)
     /* 1: the old waker's event is collected by the kernel wait; the old
      * waker is freed and a new one created before the library looks.  The
      * new one was not woken: the wait must time out with nothing. */
-    start_case(false);
-    if (mw_waker_wake(old_waker) != 0)
-        bail_out("mw_waker_wake failed");
-    armed = true;
+    arm_case(false);
     n = mw_poll_wait(the_poll, ev, 8, 200);
     ok(hook_runs == 1 && hook_rc == 0,
        "the hook freed the old waker and created the new one during the wait");
@@ -232,35 +246,27 @@ main(void)
            "nothing is left for the next wait");
 
     /* The new waker works. */
-    if (mw_waker_wake(new_waker) != 0)
-        bail_out("mw_waker_wake failed");
-    n = mw_poll_wait(the_poll, ev, 8, 1000);
-    ok(n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE,
+    n = wake_new_and_wait(ev, 8);
+    ok(is_new_wakers_event(n, ev),
        "a wake of the new waker then gives its own event");
     is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
            "and only one");
 
     /* 2: the same, and the new waker is woken during the wait too: exactly
      * one event with its token comes out, and nothing after it. */
-    start_case(true);
-    if (mw_waker_wake(old_waker) != 0)
-        bail_out("mw_waker_wake failed");
-    armed = true;
+    arm_case(true);
     n = mw_poll_wait(the_poll, ev, 8, 1000);
     ok(hook_runs == 1 && hook_rc == 0,
        "the hook freed, created and woke during the wait");
-    ok(n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE,
+    ok(is_new_wakers_event(n, ev),
        "the wait returns the new waker's one event");
     is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
            "no second event of the new waker follows (the old one's event "
            "was not handed out in its name)");
 
     /* 3: without the hook, nothing was disturbed. */
-    if (mw_waker_wake(new_waker) != 0)
-        bail_out("mw_waker_wake failed");
-    n = mw_poll_wait(the_poll, ev, 8, 1000);
-    ok(n == 1 && ev[0].token == T_NEW && ev[0].flags == MW_EV_READABLE,
-       "the new waker keeps working");
+    n = wake_new_and_wait(ev, 8);
+    ok(is_new_wakers_event(n, ev), "the new waker keeps working");
 
     mw_waker_free(new_waker);
     mw_poll_free(the_poll);
