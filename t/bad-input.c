@@ -231,10 +231,7 @@ huge_descriptor(int fd)
 
     if (pipe(pfd) != 0)
         bail_out("pipe: %s", strerror(errno));
-    fflush(stdout);
-    pid = fork();
-    if (pid < 0)
-        bail_out("fork: %s", strerror(errno));
+    pid = util_fork();
     if (pid == 0) {
         close(pfd[0]);
         huge_child(fd, pfd[1]);

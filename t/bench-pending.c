@@ -297,6 +297,22 @@ seccomp_child(mw_waker *w, long n, bool control)
 
 /* ---- main ---- */
 
+/* One result line: the library against one baseline. */
+static void
+report(const struct bench_opts *o, const char *base, long iterations,
+       double lib_med, double base_med, double paired)
+{
+    char b1[32], b2[32], b3[32], b4[32];
+
+    bench_line("pin=%s base=%s iterations=%ld rounds=%d lib_ns=%s "
+               "base_ns=%s ratio=%s paired_ratio=%s", bench_pin_name(o->pin),
+               base, iterations, o->rounds,
+               bench_fmt_ns(b1, sizeof(b1), lib_med),
+               bench_fmt_ns(b2, sizeof(b2), base_med),
+               bench_fmt_ratio(b3, sizeof(b3), lib_med, base_med),
+               bench_fmt_ratio(b4, sizeof(b4), paired, 1));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -313,7 +329,6 @@ main(int argc, char **argv)
     struct mw_event ev[8];
     int first, second;
     double lib_med, lim_med, limc_med, sys_med, p_lim, p_limc, p_sys;
-    char b4[32];
     const char *why;
     int cpu_a, cpu_b, rc;
     mw_poll *p;
@@ -388,25 +403,9 @@ main(int argc, char **argv)
     lim_med = bench_median(lim, o.rounds);
     limc_med = bench_median(limc, o.rounds);
     sys_med = q ? bench_median(sys, o.rounds) : -1;
-    bench_line("pin=%s base=limit iterations=%ld rounds=%d lib_ns=%s "
-               "base_ns=%s ratio=%s paired_ratio=%s", bench_pin_name(o.pin),
-               o.iterations, o.rounds, bench_fmt_ns(b1, sizeof(b1), lib_med),
-               bench_fmt_ns(b2, sizeof(b2), lim_med),
-               bench_fmt_ratio(b3, sizeof(b3), lib_med, lim_med),
-               bench_fmt_ratio(b4, sizeof(b4), p_lim, 1));
-    bench_line("pin=%s base=%s iterations=%ld rounds=%d lib_ns=%s "
-               "base_ns=%s ratio=%s paired_ratio=%s", bench_pin_name(o.pin),
-               sys_name(kind), n_sys, o.rounds,
-               bench_fmt_ns(b1, sizeof(b1), lib_med),
-               bench_fmt_ns(b2, sizeof(b2), sys_med),
-               bench_fmt_ratio(b3, sizeof(b3), lib_med, sys_med),
-               bench_fmt_ratio(b4, sizeof(b4), p_sys, 1));
-    bench_line("pin=%s base=limit_call iterations=%ld rounds=%d lib_ns=%s "
-               "base_ns=%s ratio=%s paired_ratio=%s", bench_pin_name(o.pin),
-               o.iterations, o.rounds, bench_fmt_ns(b1, sizeof(b1), lib_med),
-               bench_fmt_ns(b2, sizeof(b2), limc_med),
-               bench_fmt_ratio(b3, sizeof(b3), lib_med, limc_med),
-               bench_fmt_ratio(b4, sizeof(b4), p_limc, 1));
+    report(&o, "limit", o.iterations, lib_med, lim_med, p_lim);
+    report(&o, sys_name(kind), n_sys, lib_med, sys_med, p_sys);
+    report(&o, "limit_call", o.iterations, lib_med, limc_med, p_limc);
     bench_line("pin=%s base=limit_vs_%s limit_ns=%s sys_ns=%s ratio=%s",
                bench_pin_name(o.pin), sys_name(kind),
                bench_fmt_ns(b1, sizeof(b1), lim_med),

@@ -177,10 +177,7 @@ spawn(enum order order, int result_fd[2], bool signal_after)
 
     if (pipe(result_fd) != 0)
         bail_out("pipe: %s", strerror(errno));
-    fflush(stdout);
-    pid = fork();
-    if (pid < 0)
-        bail_out("fork: %s", strerror(errno));
+    pid = util_fork();
     if (pid == 0) {
         int bits = 0;
 

@@ -15,8 +15,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,20 +35,8 @@ fd_kind(int fd)
 
     if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
         return "pipe";
-#ifdef __linux__
-    {
-        char path[64], link[PATH_MAX];
-        ssize_t n;
-
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        n = readlink(path, link, sizeof link - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            if (strcmp(link, "anon_inode:[eventfd]") == 0)
-                return "eventfd";
-        }
-    }
-#endif
+    if (util_fd_is_eventfd(fd))
+        return "eventfd";
     return "other";
 }
 

@@ -41,10 +41,7 @@ main(void)
     if (mw_poll_register(p, fds[0], T_PIPE, MW_READABLE) != 0)
         bail_out("mw_poll_register failed");
 
-    fflush(stdout);
-    pid = fork();
-    if (pid < 0)
-        bail_out("fork: %s", strerror(errno));
+    pid = util_fork();
     if (pid == 0) {
         alarm(0);
         mw_waker_free(w1);

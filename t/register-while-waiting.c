@@ -68,6 +68,27 @@ await_or_kick(mw_token token)
     }
 }
 
+/* Main: wait without limit until the kick's event comes; returns how many
+ * events with `token` came with it and before it. */
+static int
+count_until_kick(mw_token token)
+{
+    struct mw_event ev[16];
+    int count = 0;
+
+    for (bool kicked = false; !kicked;) {
+        int n = mw_poll_wait(p, ev, 16, -1);
+
+        if (n == -EINTR)
+            continue;
+        if (n <= 0)
+            bail_out("mw_poll_wait(-1) returned %d", n);
+        kicked = util_count_token(ev, n, T_KICK, NULL) > 0;
+        count += util_count_token(ev, n, token, NULL);
+    }
+    return count;
+}
+
 /* Main: what happened while waiting for `want`. */
 struct outcome {
     int waits;          /* waits that returned events */
@@ -290,21 +311,11 @@ main(void)
     /* 3: pipe_fds[0] is registered and empty. */
     {
         pthread_t t;
-        struct mw_event ev[16];
-        int n, stale = 0, in_progress = 0;
-        bool kicked = false;
+        int stale = 0, in_progress, late;
 
         atomic_store(&helper_rc, 0);
         util_thread_start(&t, deregister_then_write, NULL);
-        while (!kicked) {
-            n = mw_poll_wait(p, ev, 16, -1);
-            if (n == -EINTR)
-                continue;
-            if (n <= 0)
-                bail_out("mw_poll_wait(-1) returned %d", n);
-            kicked = util_count_token(ev, n, T_KICK, NULL) > 0;
-            in_progress += util_count_token(ev, n, T_PIPE, NULL);
-        }
+        in_progress = count_until_kick(T_PIPE);
         util_thread_join(t);
         is_errno(atomic_load(&helper_rc), 0, "mw_poll_deregister on another "
                  "thread while this one waits succeeds");
@@ -317,19 +328,10 @@ main(void)
         for (int round = 0; round < 5; round++) {
             util_write_byte(pipe_fds[1]);
             mw_waker_wake(kick);
-            kicked = false;
-            while (!kicked) {
-                n = mw_poll_wait(p, ev, 16, -1);
-                if (n == -EINTR)
-                    continue;
-                if (n <= 0)
-                    bail_out("mw_poll_wait(-1) returned %d", n);
-                kicked = util_count_token(ev, n, T_KICK, NULL) > 0;
-                stale += util_count_token(ev, n, T_PIPE, NULL);
-            }
-            n = mw_poll_wait(p, ev, 16, 0);
-            if (n > 0)
-                stale += util_count_token(ev, n, T_PIPE, NULL);
+            stale += count_until_kick(T_PIPE);
+            late = util_poll_drain(p, T_PIPE, 1, NULL);
+            if (late > 0)
+                stale += late;
         }
         is_int(stale, 0, "after mw_poll_deregister returned on another "
                "thread, later waits never report the fd, though it stays "
@@ -366,18 +368,7 @@ main(void)
                  "succeeds");
         /* Fence: wake the kick; once it is in, count the freed token. */
         mw_waker_wake(kick);
-        stale = 0;
-        for (bool kicked = false; !kicked;) {
-            struct mw_event ev[16];
-            int n = mw_poll_wait(p, ev, 16, -1);
-
-            if (n == -EINTR)
-                continue;
-            if (n <= 0)
-                bail_out("mw_poll_wait(-1) returned %d", n);
-            kicked = util_count_token(ev, n, T_KICK, NULL) > 0;
-            stale += util_count_token(ev, n, T_FREED, NULL);
-        }
+        stale = count_until_kick(T_FREED);
         is_int(stale, 0, "the freed waker's token is not reported");
     }
 

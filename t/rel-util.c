@@ -169,8 +169,6 @@ enum rel_fd_kind
 rel_fd_kind(int fd)
 {
     struct stat st;
-    char path[64], link[128];
-    ssize_t len;
     int fl;
 
     if (fstat(fd, &st) != 0)
@@ -185,13 +183,8 @@ rel_fd_kind(int fd)
             return REL_FD_PIPE_READ;
         return REL_FD_OTHER;
     }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    len = readlink(path, link, sizeof link - 1);
-    if (len > 0) {
-        link[len] = '\0';
-        if (strcmp(link, "anon_inode:[eventfd]") == 0)
-            return REL_FD_EVENTFD;
-    }
+    if (util_fd_is_eventfd(fd))
+        return REL_FD_EVENTFD;
     return REL_FD_OTHER;
 }
 

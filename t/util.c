@@ -113,6 +113,20 @@ util_fd_is_open(int fd)
 }
 
 bool
+util_fd_is_eventfd(int fd)
+{
+    char path[64], link[128];
+    ssize_t len;
+
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    len = readlink(path, link, sizeof link - 1);
+    if (len <= 0)
+        return false;
+    link[len] = '\0';
+    return strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
+bool
 util_fd_readable(int fd, int timeout_ms)
 {
     struct pollfd pfd;
@@ -180,7 +194,19 @@ util_fds_new(const struct util_fds *before, const struct util_fds *after,
     return count;
 }
 
-/* ---- threads and time ---- */
+/* ---- processes, threads and time ---- */
+
+pid_t
+util_fork(void)
+{
+    pid_t pid;
+
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0)
+        bail_out("fork: %s", strerror(errno));
+    return pid;
+}
 
 void
 util_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)

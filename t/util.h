@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <miowake.h>
 
@@ -37,6 +38,9 @@ int util_is_cloexec(int fd);
 int util_is_nonblock(int fd);
 /* Is fd an open descriptor? */
 bool util_fd_is_open(int fd);
+/* Is fd an eventfd (Linux: its /proc/self/fd link says so)?  False
+ * wherever that cannot be told. */
+bool util_fd_is_eventfd(int fd);
 /* Is fd readable right now (poll(2), timeout_ms)? */
 bool util_fd_readable(int fd, int timeout_ms);
 
@@ -55,7 +59,11 @@ void util_fds_free(struct util_fds *s);
 int util_fds_new(const struct util_fds *before, const struct util_fds *after,
                  int *out, int max);
 
-/* ---- threads and time ---- */
+/* ---- processes, threads and time ---- */
+
+/* fork(), after flushing stdout (else the child would print the TAP lines
+ * still buffered a second time); bails out on failure. */
+pid_t util_fork(void);
 
 void util_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void util_thread_join(pthread_t t);

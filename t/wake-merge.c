@@ -154,10 +154,7 @@ pending_wakes_make_no_syscall(long *nr)
     if (trapped_syscall == MAP_FAILED)
         bail_out("mmap: %s", strerror(errno));
     *trapped_syscall = -1;
-    fflush(stdout);
-    pid = fork();
-    if (pid < 0)
-        bail_out("fork: %s", strerror(errno));
+    pid = util_fork();
     if (pid == 0) {
         mw_poll *p;
         mw_waker *w;
