@@ -13,6 +13,11 @@
  *     be async-signal-safe (no locks, no allocation) and keep errno.
  *   - mw__poller_wait() and mw__wake_consume() run only on the thread in
  *     mw_poll_wait(), one at a time per poll.
+ *   - the *_close() functions run with in_child set in a fork() child of
+ *     the process that made the object: another thread of the parent may
+ *     have held any lock at the fork, and the kernel objects may be shared
+ *     with the parent, so they then only close what the child inherited
+ *     and free memory.
  *   - everything else runs on any thread, serialised by the core's lock
  *     for one poll, possibly while another thread is in mw__poller_wait().
  */
@@ -104,11 +109,14 @@ enum mw__ctl { MW__CTL_ADD, MW__CTL_MOD, MW__CTL_DEL };
 
 int  mw__poller_open(struct mw__poller **out);
 /* Closes descriptors only: no EPOLL_CTL_DEL on a set a child may share. */
-void mw__poller_close(struct mw__poller *p);
-/* ADD/MOD/DEL fd with its cookie and interest (MW_READABLE...).  Errors
- * the kernel reports come back as -errno. */
+void mw__poller_close(struct mw__poller *p, bool in_child);
+/* ADD/MOD/DEL fd with its cookie.  interest (MW_READABLE...) is what fd
+ * is to be watched for after the call, 0 for DEL; was is what it was
+ * watched for before, 0 for ADD.  A kqueue keeps one knote per bit and
+ * needs both to change all of them or none.  Errors the kernel reports
+ * come back as -errno. */
 int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-                    mw_token cookie, unsigned interest);
+                    mw_token cookie, unsigned interest, unsigned was);
 /* A descriptor of a waker is about to be closed: drop any user-space state
  * for it without touching the kernel's set (closing removes it there). */
 void mw__poller_forget(struct mw__poller *p, int fd);
@@ -124,10 +132,13 @@ int  mw__poller_fd(const struct mw__poller *p);
 
 struct mw__wake;
 
-/* Create the kernel object and register it with p under cookie, readable
- * and edge-triggered where the poller offers it. */
-int  mw__wake_open(struct mw__wake **out, struct mw__poller *p,
-                   mw_token cookie);
+/* Create the kernel object, not yet registered: the core first learns its
+ * descriptor (mw__wake_fd) so that it can release a stale registration
+ * of that number, then calls mw__wake_arm() under its lock. */
+int  mw__wake_open(struct mw__wake **out, struct mw__poller *p);
+/* Register the object with p under cookie, readable and edge-triggered
+ * where the poller offers it. */
+int  mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie);
 /* Make the registered object readable.  Async-signal-safe; keeps errno.
  * Called only when the core's pending flag went 0 -> 1. */
 int  mw__wake_signal(struct mw__wake *wk);
@@ -135,9 +146,9 @@ int  mw__wake_signal(struct mw__wake *wk);
  * holds so that the next signal makes a fresh edge.  Runs before the core
  * clears the pending flag. */
 void mw__wake_consume(struct mw__wake *wk);
-/* Release everything; p is the poller still attached, or NULL when the
- * poll was freed first. */
-void mw__wake_close(struct mw__wake *wk, struct mw__poller *p);
+/* Release everything.  The core has already taken the descriptor out of
+ * the poller's user-space state (mw__poller_forget) if the poll lives. */
+void mw__wake_close(struct mw__wake *wk, bool in_child);
 /* The descriptor the waker registered with the poller, or -1 if it has
  * none (EVFILT_USER): the core keeps callers from registering it. */
 int  mw__wake_fd(const struct mw__wake *wk);
@@ -147,18 +158,18 @@ int  mw__wake_fd(const struct mw__wake *wk);
  * poll is freed.  mw__kqueue_change() applies one kevent change. */
 
 struct mw__poller *mw__kqueue_ref(struct mw__poller *p);
-void mw__kqueue_unref(struct mw__poller *p);
+void mw__kqueue_unref(struct mw__poller *p, bool in_child);
 int  mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
                        unsigned short flags, unsigned int fflags,
                        mw_token cookie);
 
 /* ---- core services for mw_poll (poll.c) used by waker.c ---- */
 
-/* Reserve a waker slot and its cookie; events for it are dropped until
- * mw__poll_publish() fills the slot, and again after mw__poll_detach().
+/* Give w a slot and a cookie, and arm wk under it, all under the poll's
+ * lock; events for the cookie are dropped again after mw__poll_detach().
  * fd is the waker's own registered descriptor, or -1. */
-int  mw__poll_attach(mw_poll *poll, mw_token *cookie);
-int  mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w, int fd);
+int  mw__poll_attach(mw_poll *poll, mw_waker *w, struct mw__wake *wk,
+                     mw_token *cookie);
 void mw__poll_detach(mw_poll *poll, mw_token cookie, int fd);
 struct mw__poller *mw__poll_poller(mw_poll *poll);
 

@@ -16,17 +16,20 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define INTEREST_ALL (MW_READABLE | MW_WRITABLE | MW_PRIORITY)
 
 struct fd_slot {
     mw_token token;
+    unsigned interest;
     bool registered;            /* by the caller */
     bool waker;                 /* a waker's own descriptor: not the caller's */
 };
 
 struct mw_poll {
     struct mw__poller *poller;
+    pid_t pid;                  /* of the process that made it (fork) */
     /*
      * Guards the tables below.  Registration calls hold it across their
      * kernel call so the table and the kernel's set change together; the
@@ -66,10 +69,6 @@ struct waker_slot {
 # define WAKER_ID_MAX ((size_t)0xFFFFu)
 #endif
 
-/* A waker slot that is taken but whose kernel object is not ready yet. */
-static char reserved_marker;
-#define RESERVED ((mw_waker *)(void *)&reserved_marker)
-
 static size_t
 waker_id(mw_token cookie)
 {
@@ -82,8 +81,8 @@ waker_gen(mw_token cookie)
     return (cookie >> WAKER_GEN_SHIFT) & WAKER_GEN_MAX;
 }
 
-/* The waker a cookie names, if it is still the one in its slot (else
- * NULL, RESERVED included).  Lock held. */
+/* The waker a cookie names, if it is still the one in its slot, else
+ * NULL.  Lock held. */
 static mw_waker *
 waker_of(const mw_poll *poll, mw_token cookie)
 {
@@ -93,7 +92,7 @@ waker_of(const mw_poll *poll, mw_token cookie)
     if (id >= poll->nwakers)
         return NULL;
     slot = &poll->wakers[id];
-    if (slot->gen != waker_gen(cookie) || slot->waker == RESERVED)
+    if (slot->gen != waker_gen(cookie))
         return NULL;
     return slot->waker;
 }
@@ -173,6 +172,7 @@ mw_poll_new(mw_poll **out)
         free(poll);
         return keep_errno(saved, rc);
     }
+    poll->pid = getpid();
     *out = poll;
     return keep_errno(saved, 0);
 }
@@ -181,19 +181,24 @@ MW_EXPORT void
 mw_poll_free(mw_poll *poll)
 {
     int saved = errno;
+    bool in_child;
 
     if (!poll)
         return;
+    in_child = poll->pid != getpid();
     /* Wakers still attached keep working on their own descriptors; they
      * just stop referring to this poll. */
     for (size_t i = 0; i < poll->nwakers; i++) {
         mw_waker *w = poll->wakers[i].waker;
 
-        if (w && w != RESERVED)
+        if (w)
             mw__waker_orphan(w);
     }
-    mw__poller_close(poll->poller);
-    pthread_mutex_destroy(&poll->lock);
+    mw__poller_close(poll->poller, in_child);
+    /* In a fork() child the lock may have been held by a thread of the
+     * parent, and destroying a held mutex is undefined. */
+    if (!in_child)
+        pthread_mutex_destroy(&poll->lock);
     free(poll->fds);
     free(poll->wakers);
     free(poll);
@@ -218,16 +223,18 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     /* The kernel first: it is what says -EBADF for a descriptor that is
      * not open, before a huge number could make the table grow. */
     rc = mw__poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
-                        interest);
+                        interest, 0);
     if (rc < 0)
         goto out;
     rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
               (size_t)fd);
     if (rc < 0) {
-        (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0);
+        (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
+                             0, interest);
         goto out;
     }
     poll->fds[fd].token = token;
+    poll->fds[fd].interest = interest;
     poll->fds[fd].registered = true;
 out:
     pthread_mutex_unlock(&poll->lock);
@@ -249,9 +256,11 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
         rc = -ENOENT;
     } else {
         rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
-                            interest);
-        if (rc == 0)
+                            interest, slot->interest);
+        if (rc == 0) {
             slot->token = token;
+            slot->interest = interest;
+        }
     }
     pthread_mutex_unlock(&poll->lock);
     return keep_errno(saved, rc);
@@ -273,7 +282,8 @@ mw_poll_deregister(mw_poll *poll, int fd)
     if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
-        rc = mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0);
+        rc = mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0,
+                            slot->interest);
         /* A descriptor closed (or replaced by dup2) before deregistering
          * has already left the kernel's set; releasing its slot is all
          * that is left to do. */
@@ -363,15 +373,24 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
     if (timeout_ms > 0)
         deadline_after(&deadline, timeout_ms);
     for (;;) {
-        n = mw__poller_wait(poll->poller, events, capacity, timeout_ms);
-        if (n > 0)
-            n = deliver(poll, events, n);
-        if (n < 0 || timeout_ms == 0)
+        int fetched = mw__poller_wait(poll->poller, events, capacity,
+                                      timeout_ms);
+
+        n = fetched > 0 ? deliver(poll, events, fetched) : fetched;
+        if (n != 0)
             break;
-        if (n > 0)
-            break;
-        /* Everything reported was stale, or the backend woke for its own
-         * reasons: wait again for what is left of the timeout. */
+        /* Everything fetched was stale, or the backend woke for its own
+         * reasons: wait again for what is left of the timeout.  A timeout
+         * of 0 goes on too while the backend had anything to hand over,
+         * because the batch it filled may have hidden a live event (the
+         * batch is capped); 0 then means nothing was ready.  This ends:
+         * an edge-triggered backend hands each stale event over once, and
+         * poll(2)'s snapshot forgets an entry once it has been removed. */
+        if (timeout_ms == 0) {
+            if (fetched == 0)
+                break;
+            continue;
+        }
         if (timeout_ms > 0) {
             timeout_ms = ms_until(&deadline);
             if (timeout_ms == 0)
@@ -395,11 +414,34 @@ mw__poll_poller(mw_poll *poll)
     return poll->poller;
 }
 
-int
-mw__poll_attach(mw_poll *poll, mw_token *cookie)
+/* A waker's new descriptor took the number of a descriptor the caller
+ * closed while it was registered.  Release that registration before the
+ * waker's goes into the kernel set under the number: the caller's later
+ * calls on the number then get -ENOENT instead of reaching the waker, and
+ * the poll(2) and libkqueue backends, which keep entries by number, drop
+ * the old entry that would otherwise refuse or swallow the waker's.  The
+ * kernel call fails harmlessly where the kernel forgot the old file at
+ * its close (the waker's descriptor is not in the set yet).  Lock held. */
+static void
+release_stale(mw_poll *poll, int fd)
 {
+    struct fd_slot *slot = &poll->fds[fd];
+
+    if (!slot->registered)
+        return;
+    (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0,
+                         slot->interest);
+    slot->registered = false;
+}
+
+int
+mw__poll_attach(mw_poll *poll, mw_waker *w, struct mw__wake *wk,
+                mw_token *cookie)
+{
+    int fd = mw__wake_fd(wk);
+    mw_token gen, c;
     size_t id;
-    int rc = 0;
+    int rc;
 
     pthread_mutex_lock(&poll->lock);
     id = 0;
@@ -410,34 +452,26 @@ mw__poll_attach(mw_poll *poll, mw_token *cookie)
     else
         rc = grow((void **)&poll->wakers, &poll->nwakers,
                   sizeof(*poll->wakers), id);
-    if (rc == 0) {
-        struct waker_slot *slot = &poll->wakers[id];
-
-        slot->waker = RESERVED;
-        slot->gen = (slot->gen + 1) & WAKER_GEN_MAX;
-        *cookie = MW__COOKIE_WAKER | slot->gen << WAKER_GEN_SHIFT
-                  | (mw_token)id;
-    }
-    pthread_mutex_unlock(&poll->lock);
-    return rc;
-}
-
-int
-mw__poll_publish(mw_poll *poll, mw_token cookie, mw_waker *w, int fd)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&poll->lock);
-    /* Mark the waker's descriptor so that registering it is -EEXIST on
-     * every backend: a kqueue would otherwise take it over silently. */
-    if (fd >= 0)
+    /* The descriptor's slot marks it as the waker's, so that registering
+     * it is -EEXIST on every backend: a kqueue would take it over. */
+    if (rc == 0 && fd >= 0)
         rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
                   (size_t)fd);
-    if (rc == 0) {
-        if (fd >= 0)
-            poll->fds[fd].waker = true;
-        poll->wakers[waker_id(cookie)].waker = w;
-    }
+    if (rc < 0)
+        goto out;
+    if (fd >= 0)
+        release_stale(poll, fd);
+    gen = (poll->wakers[id].gen + 1) & WAKER_GEN_MAX;
+    c = MW__COOKIE_WAKER | gen << WAKER_GEN_SHIFT | (mw_token)id;
+    rc = mw__wake_arm(wk, poll->poller, c);
+    if (rc < 0)
+        goto out;
+    poll->wakers[id].gen = gen;
+    poll->wakers[id].waker = w;
+    if (fd >= 0)
+        poll->fds[fd].waker = true;
+    *cookie = c;
+out:
     pthread_mutex_unlock(&poll->lock);
     return rc;
 }
@@ -446,8 +480,12 @@ void
 mw__poll_detach(mw_poll *poll, mw_token cookie, int fd)
 {
     pthread_mutex_lock(&poll->lock);
-    if (fd >= 0 && slot_of(poll, (size_t)fd))
+    if (fd >= 0) {
         poll->fds[fd].waker = false;
+        /* Under the lock, so that no wait takes a new snapshot of the
+         * poll(2) set that still has it once the slot is free. */
+        mw__poller_forget(poll->poller, fd);
+    }
     poll->wakers[waker_id(cookie)].waker = NULL;
     pthread_mutex_unlock(&poll->lock);
 }

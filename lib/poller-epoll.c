@@ -42,8 +42,9 @@ mw__poller_open(struct mw__poller **out)
 }
 
 void
-mw__poller_close(struct mw__poller *p)
+mw__poller_close(struct mw__poller *p, bool in_child)
 {
+    (void)in_child;
     mw__close(p->epfd);
     free(p);
 }
@@ -87,7 +88,7 @@ epoll_to_flags(uint32_t e)
 
 int
 mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest)
+               mw_token cookie, unsigned interest, unsigned was)
 {
     /* DEL ignores the event, but kernels before 2.6.9 insist on one. */
     struct epoll_event ev = {
@@ -97,6 +98,7 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     int eop = op == MW__CTL_ADD ? EPOLL_CTL_ADD
             : op == MW__CTL_MOD ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
 
+    (void)was;
     if (epoll_ctl(p->epfd, eop, fd, &ev) < 0)
         return -errno;
     return 0;

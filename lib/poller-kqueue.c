@@ -76,20 +76,24 @@ mw__kqueue_ref(struct mw__poller *p)
 }
 
 void
-mw__kqueue_unref(struct mw__poller *p)
+mw__kqueue_unref(struct mw__poller *p, bool in_child)
 {
     /* acq_rel: the last owner must see every other owner's use before it
      * closes the descriptor. */
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
-    mw__close(p->kqfd);
+    /* A fork() child does not inherit a kernel kqueue: the number is free
+     * there or already someone else's.  libkqueue's is an ordinary
+     * descriptor, inherited like any other. */
+    if (!in_child || MW_KQUEUE_EMULATED)
+        mw__close(p->kqfd);
     free(p);
 }
 
 void
-mw__poller_close(struct mw__poller *p)
+mw__poller_close(struct mw__poller *p, bool in_child)
 {
-    mw__kqueue_unref(p);
+    mw__kqueue_unref(p, in_child);
 }
 
 /* Apply one change and report its own error: simpler to read than an
@@ -123,12 +127,13 @@ static const struct {
 
 int
 mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest)
+               mw_token cookie, unsigned interest, unsigned was)
 {
     bool added[NFILTERS] = { false };
     int deleted_badf = 0;
     int rc = 0;
 
+    (void)was;
     if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
         return -ENOTSUP;
     /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,

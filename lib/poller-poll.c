@@ -113,7 +113,7 @@ fail:
 }
 
 void
-mw__poller_close(struct mw__poller *p)
+mw__poller_close(struct mw__poller *p, bool in_child)
 {
     mw__close(p->intr[0]);
     mw__close(p->intr[1]);
@@ -122,7 +122,9 @@ mw__poller_close(struct mw__poller *p)
     free(p->snap.fds);
     free(p->snap.cookies);
     free(p->index);
-    pthread_mutex_destroy(&p->lock);
+    /* A thread of the parent may have held the lock at the fork. */
+    if (!in_child)
+        pthread_mutex_destroy(&p->lock);
     free(p);
 }
 
@@ -195,8 +197,11 @@ add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
         size_t n = p->nindex ? p->nindex : 64;
         size_t *index;
 
-        while (n <= (size_t)fd)
+        while (n <= (size_t)fd) {
+            if (n > SIZE_MAX / 2 / sizeof(*index))
+                return -ENOMEM;
             n *= 2;
+        }
         index = realloc(p->index, n * sizeof(*index));
         if (!index)
             return -ENOMEM;
@@ -231,11 +236,12 @@ remove_entry(struct mw__poller *p, int fd, size_t i)
 
 int
 mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest)
+               mw_token cookie, unsigned interest, unsigned was)
 {
     size_t i;
     int rc = 0;
 
+    (void)was;
     /* With no kernel set to refuse a closed descriptor, ask fcntl(). */
     if (op != MW__CTL_DEL && fcntl(fd, F_GETFD) < 0)
         return -errno;
@@ -312,7 +318,10 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 
     pthread_mutex_lock(&p->lock);
     p->waiting = false;
-    if (p->interrupted) {
+    /* Drain whenever a byte is there, not only for our own interrupt: a
+     * fork() child shares the pipe, and a byte it left would make every
+     * later poll() return at once. */
+    if (p->interrupted || (ready > 0 && (s->fds[0].revents & POLLIN))) {
         mw__fd_drain(p->intr[0]);
         p->interrupted = false;
     }
@@ -328,6 +337,8 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     if (s->len > 1) {
         size_t i = p->cursor < s->len && p->cursor > 0 ? p->cursor : 1;
 
+        if (s->fds[0].revents)
+            ready--;
         for (size_t seen = 1; seen < s->len && n < cap && ready > 0; seen++) {
             if (s->fds[i].revents) {
                 ready--;

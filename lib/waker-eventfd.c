@@ -22,29 +22,28 @@ struct mw__wake {
 
 
 int
-mw__wake_open(struct mw__wake **out, struct mw__poller *p, mw_token cookie)
+mw__wake_open(struct mw__wake **out, struct mw__poller *p)
 {
     struct mw__wake *wk = malloc(sizeof(*wk));
     int rc;
 
+    (void)p;
     if (!wk)
         return -ENOMEM;
     wk->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wk->efd < 0) {
         rc = -errno;
-        goto fail;
+        free(wk);
+        return rc;
     }
-    rc = mw__poller_ctl(p, MW__CTL_ADD, wk->efd, cookie, MW_READABLE);
-    if (rc < 0)
-        goto fail_close;
     *out = wk;
     return 0;
+}
 
-fail_close:
-    mw__close(wk->efd);
-fail:
-    free(wk);
-    return rc;
+int
+mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie)
+{
+    return mw__poller_ctl(p, MW__CTL_ADD, wk->efd, cookie, MW_READABLE, 0);
 }
 
 int
@@ -76,11 +75,11 @@ mw__wake_consume(struct mw__wake *wk)
 }
 
 void
-mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
+mw__wake_close(struct mw__wake *wk, bool in_child)
 {
     /* No EPOLL_CTL_DEL: the set may be shared with a forked child, and
      * closing the last reference removes the eventfd from it anyway. */
-    (void)p;
+    (void)in_child;
     mw__close(wk->efd);
     free(wk);
 }

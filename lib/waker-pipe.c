@@ -21,31 +21,30 @@ struct mw__wake {
 };
 
 int
-mw__wake_open(struct mw__wake **out, struct mw__poller *p, mw_token cookie)
+mw__wake_open(struct mw__wake **out, struct mw__poller *p)
 {
     struct mw__wake *wk = malloc(sizeof(*wk));
     int fds[2];
     int rc;
 
+    (void)p;
     if (!wk)
         return -ENOMEM;
     rc = mw__pipe(fds);
-    if (rc < 0)
-        goto fail;
+    if (rc < 0) {
+        free(wk);
+        return rc;
+    }
     wk->rfd = fds[0];
     wk->wfd = fds[1];
-    rc = mw__poller_ctl(p, MW__CTL_ADD, wk->rfd, cookie, MW_READABLE);
-    if (rc < 0)
-        goto fail_close;
     *out = wk;
     return 0;
+}
 
-fail_close:
-    mw__close(wk->rfd);
-    mw__close(wk->wfd);
-fail:
-    free(wk);
-    return rc;
+int
+mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie)
+{
+    return mw__poller_ctl(p, MW__CTL_ADD, wk->rfd, cookie, MW_READABLE, 0);
 }
 
 int
@@ -67,12 +66,10 @@ mw__wake_consume(struct mw__wake *wk)
 }
 
 void
-mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
+mw__wake_close(struct mw__wake *wk, bool in_child)
 {
-    /* Leave the poller's user-space set before the number can be reused;
-     * the kernel's sets forget the descriptor when it closes. */
-    if (p)
-        mw__poller_forget(p, wk->rfd);
+    /* The kernel's sets forget the read end when it closes. */
+    (void)in_child;
     mw__close(wk->rfd);
     mw__close(wk->wfd);
     free(wk);

@@ -31,25 +31,26 @@ struct mw__wake {
 static atomic_uintptr_t next_ident = 1;
 
 int
-mw__wake_open(struct mw__wake **out, struct mw__poller *p, mw_token cookie)
+mw__wake_open(struct mw__wake **out, struct mw__poller *p)
 {
     struct mw__wake *wk = malloc(sizeof(*wk));
-    int rc;
 
     if (!wk)
         return -ENOMEM;
     wk->ident = atomic_fetch_add_explicit(&next_ident, 1,
                                           memory_order_relaxed);
-    wk->cookie = cookie;
-    rc = mw__kqueue_change(p, wk->ident, EVFILT_USER, EV_ADD | EV_CLEAR, 0,
-                           cookie);
-    if (rc < 0) {
-        free(wk);
-        return rc;
-    }
+    wk->cookie = 0;
     wk->kq = mw__kqueue_ref(p);
     *out = wk;
     return 0;
+}
+
+int
+mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie)
+{
+    wk->cookie = cookie;
+    return mw__kqueue_change(p, wk->ident, EVFILT_USER, EV_ADD | EV_CLEAR, 0,
+                             cookie);
 }
 
 int
@@ -66,12 +67,15 @@ mw__wake_consume(struct mw__wake *wk)
 }
 
 void
-mw__wake_close(struct mw__wake *wk, struct mw__poller *p)
+mw__wake_close(struct mw__wake *wk, bool in_child)
 {
-    (void)p;
-    /* A user knote has no descriptor whose close would remove it. */
-    (void)mw__kqueue_change(wk->kq, wk->ident, EVFILT_USER, EV_DELETE, 0, 0);
-    mw__kqueue_unref(wk->kq);
+    /* A user knote has no descriptor whose close would remove it.  A
+     * child has no such knote: kqueues are not inherited (and under
+     * libkqueue, kevent() takes locks a parent's thread may have held). */
+    if (!in_child)
+        (void)mw__kqueue_change(wk->kq, wk->ident, EVFILT_USER, EV_DELETE,
+                                0, 0);
+    mw__kqueue_unref(wk->kq, in_child);
     free(wk);
 }
 

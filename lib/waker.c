@@ -10,6 +10,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct mw_waker {
     /*
@@ -44,6 +45,7 @@ struct mw_waker {
     mw_token token;
     mw_token cookie;
     mw_poll *poll;              /* NULL once the poll has been freed */
+    pid_t pid;                  /* of the process that made it (fork) */
 };
 
 MW_EXPORT int
@@ -67,13 +69,11 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
     atomic_init(&w->pending, 0);
     w->token = token;
     w->poll = poll;
-    rc = mw__poll_attach(poll, &w->cookie);
+    w->pid = getpid();
+    rc = mw__wake_open(&w->wake, mw__poll_poller(poll));
     if (rc < 0)
         goto fail_free;
-    rc = mw__wake_open(&w->wake, mw__poll_poller(poll), w->cookie);
-    if (rc < 0)
-        goto fail_detach;
-    rc = mw__poll_publish(poll, w->cookie, w, mw__wake_fd(w->wake));
+    rc = mw__poll_attach(poll, w, w->wake, &w->cookie);
     if (rc < 0)
         goto fail_close;
     *out = w;
@@ -81,9 +81,7 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
     return 0;
 
 fail_close:
-    mw__wake_close(w->wake, mw__poll_poller(poll));
-fail_detach:
-    mw__poll_detach(poll, w->cookie, -1);
+    mw__wake_close(w->wake, false);
 fail_free:
     free(w);
     mw__errno_restore(saved);
@@ -131,14 +129,18 @@ MW_EXPORT void
 mw_waker_free(mw_waker *waker)
 {
     int saved = errno;
+    bool in_child;
 
     if (!waker)
         return;
+    /* A fork() child frees its copy without the poll's lock, which a
+     * thread of the parent may have held at the fork, and leaves the
+     * poll alone: the child's copy of it is not waited on. */
+    in_child = waker->pid != getpid();
     /* After detach the wait can no longer reach this waker. */
-    if (waker->poll)
+    if (waker->poll && !in_child)
         mw__poll_detach(waker->poll, waker->cookie, mw__wake_fd(waker->wake));
-    mw__wake_close(waker->wake,
-                   waker->poll ? mw__poll_poller(waker->poll) : NULL);
+    mw__wake_close(waker->wake, in_child);
     free(waker);
     mw__errno_restore(saved);
 }
