@@ -82,10 +82,11 @@ mw__kqueue_unref(struct mw__poller *p, bool in_child)
      * closes the descriptor. */
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
-    /* A fork() child does not inherit a kernel kqueue: the number is free
-     * there or already someone else's.  libkqueue's is an ordinary
-     * descriptor, inherited like any other. */
-    if (!in_child || MW_KQUEUE_EMULATED)
+    /* A fork() child has no kqueue of ours: the kernel does not pass a
+     * kqueue on, and libkqueue's fork handler closes its descriptors in
+     * the child to behave the same.  The number may be the child's own
+     * descriptor by now. */
+    if (!in_child)
         mw__close(p->kqfd);
     free(p);
 }

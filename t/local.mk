@@ -52,7 +52,8 @@ MW_TESTS_C = \
 	t/fd-flags \
 	t/poll-fd \
 	t/version \
-	t/free-after-fork
+	t/free-after-fork \
+	t/fork-child-numbers
 
 MW_TESTS_SH = \
 	t/header.sh \
