@@ -122,7 +122,10 @@ int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 void mw__poller_forget(struct mw__poller *p, int fd);
 /* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
  * into ev and return their count, 0 on timeout (never for a negative
- * timeout), or -errno (-EINTR when a signal handler ran). */
+ * timeout), or -errno (-EINTR when a signal handler ran).  One call
+ * fetches at most mw__poller_batch events; fewer than it could fetch
+ * means that nothing else was ready. */
+extern const size_t mw__poller_batch;
 int  mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                      int timeout_ms);
 /* The descriptor to nest in another loop, or -ENOTSUP. */

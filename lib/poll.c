@@ -381,13 +381,12 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
             break;
         /* Everything fetched was stale, or the backend woke for its own
          * reasons: wait again for what is left of the timeout.  A timeout
-         * of 0 goes on too while the backend had anything to hand over,
-         * because the batch it filled may have hidden a live event (the
-         * batch is capped); 0 then means nothing was ready.  This ends:
-         * an edge-triggered backend hands each stale event over once, and
-         * poll(2)'s snapshot forgets an entry once it has been removed. */
+         * of 0 looks again only after a full batch of stale events, which
+         * may have hidden live ones behind it; a batch with room to spare
+         * was all that was ready, and 0 is then the truth. */
         if (timeout_ms == 0) {
-            if (fetched == 0)
+            if ((size_t)fetched < (capacity < mw__poller_batch
+                                   ? capacity : mw__poller_batch))
                 break;
             continue;
         }

@@ -18,6 +18,8 @@
  * just means the rest comes with the next wait. */
 #define BATCH 1024
 
+const size_t mw__poller_batch = BATCH;
+
 struct mw__poller {
     int epfd;
 };

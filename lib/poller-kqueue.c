@@ -36,6 +36,8 @@
 /* kevent() results per wait; struct kevent is up to 64 bytes. */
 #define BATCH 256
 
+const size_t mw__poller_batch = BATCH;
+
 struct mw__poller {
     int kqfd;
     atomic_int refs;            /* the poll, plus each EVFILT_USER waker */

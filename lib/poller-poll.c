@@ -22,6 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A wait reports every ready entry that fits. */
+const size_t mw__poller_batch = SIZE_MAX;
+
 /* Linux reports a peer's shutdown of its writing side separately. */
 #ifndef POLLRDHUP
 # define POLLRDHUP 0
