@@ -190,14 +190,19 @@ kevent_to_flags(const struct kevent *kev)
         return MW_EV_READABLE;
     if (kev->flags & EV_ERROR)
         f |= MW_EV_ERROR;
+    /* A socket error (a refused connect, a reset) never comes as
+     * EV_ERROR: the read and write filters end the stream with EV_EOF and
+     * put the socket's pending error, an errno value, in fflags, which is
+     * 0 after an orderly close.  Only these two filters are read so: the
+     * fflags of EVFILT_EXCEPT carry NOTE_OOB. */
     if (kev->filter == EVFILT_READ) {
         f |= MW_EV_READABLE;
         if (kev->flags & EV_EOF)
-            f |= MW_EV_READ_CLOSED;
+            f |= MW_EV_READ_CLOSED | (kev->fflags != 0 ? MW_EV_ERROR : 0);
     } else if (kev->filter == EVFILT_WRITE) {
         f |= MW_EV_WRITABLE;
         if (kev->flags & EV_EOF)
-            f |= MW_EV_WRITE_CLOSED;
+            f |= MW_EV_WRITE_CLOSED | (kev->fflags != 0 ? MW_EV_ERROR : 0);
     } else if (EVFILT_EXCEPT != 0 && kev->filter == EVFILT_EXCEPT) {
         f |= MW_EV_PRIORITY;
     }

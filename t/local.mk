@@ -48,6 +48,7 @@ MW_TESTS_C = \
 	t/register-errors \
 	t/register-readiness \
 	t/register-while-waiting \
+	t/register-socket-error \
 	t/wait-timeout \
 	t/fd-flags \
 	t/poll-fd \
