@@ -125,49 +125,60 @@ static const struct {
 };
 #define NFILTERS (sizeof(filters) / sizeof(filters[0]))
 
+/* Delete the filters of fd in mask; the first error other than ENOENT
+ * (not there: nothing to delete) is returned. */
+static int
+delete_filters(struct mw__poller *p, int fd, unsigned mask)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < NFILTERS; i++) {
+        int drc;
+
+        if (!(mask & filters[i].interest) || filters[i].filter == 0)
+            continue;
+        drc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                                EV_DELETE, 0, 0);
+        if (drc < 0 && drc != -ENOENT && rc == 0)
+            rc = drc;
+    }
+    return rc;
+}
+
+/* A kqueue keeps one knote per filter and changes them one kevent() at a
+ * time, so a change of interest is made all or nothing by its order:
+ * every wanted filter is added first (EV_ADD on a knote that exists only
+ * updates it, and the cookie of a descriptor never changes), and only
+ * when all of them are in are the unwanted ones deleted.  A failed add
+ * takes back just the filters the registration did not have before. */
 int
 mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                mw_token cookie, unsigned interest, unsigned was)
 {
-    bool added[NFILTERS] = { false };
-    int deleted_badf = 0;
-    int rc = 0;
+    int rc;
 
-    (void)was;
+    if (op == MW__CTL_DEL)
+        return delete_filters(p, fd, was);
     if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
         return -ENOTSUP;
     /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,
      * which cannot see close(), would modify the stale knote instead. */
-    if (op != MW__CTL_DEL && fcntl(fd, F_GETFD) < 0)
+    if (fcntl(fd, F_GETFD) < 0)
         return -errno;
     for (size_t i = 0; i < NFILTERS; i++) {
-        bool want = op != MW__CTL_DEL && (interest & filters[i].interest);
-
-        if (want) {
-            rc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                        EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
-            if (rc < 0)
-                break;
-            added[i] = true;
-        } else if (op != MW__CTL_ADD && filters[i].filter != 0) {
-            /* Dropping a filter that was never added is fine. */
-            int drc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                             EV_DELETE, 0, 0);
-
-            if (drc == -EBADF)
-                deleted_badf++;
+        if (!(interest & filters[i].interest))
+            continue;
+        rc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                               EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
+        if (rc < 0) {
+            (void)delete_filters(p, fd, interest & ~was);
+            return rc;
         }
     }
-    if (rc < 0 && op == MW__CTL_ADD) {
-        /* Leave nothing half-registered. */
-        for (size_t i = 0; i < NFILTERS; i++)
-            if (added[i])
-                (void)mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                             EV_DELETE, 0, 0);
-    }
-    if (rc == 0 && op == MW__CTL_DEL && deleted_badf)
-        rc = -EBADF;
-    return rc;
+    /* Deleting a knote that exists fails only for a descriptor closed
+     * since the check above, whose knotes the close removed anyway. */
+    (void)delete_filters(p, fd, was & ~interest);
+    return 0;
 }
 
 void
