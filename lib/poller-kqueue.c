@@ -41,25 +41,42 @@ struct mw__poller {
     atomic_int refs;            /* the poll, plus each EVFILT_USER waker */
 };
 
+/* A new kqueue descriptor, close-on-exec, or -errno.  kqueue descriptors
+ * are not inherited by fork() on the BSDs, but the flag matters for exec()
+ * and for emulations where they are files.  Where the system can create
+ * the descriptor with the flag, it does; elsewhere (macOS, libkqueue,
+ * older BSDs) the flag is set just after, and an exec() on another thread
+ * in between inherits the descriptor. */
+static int
+kqueue_cloexec(void)
+{
+#if defined(MW_HAVE_KQUEUEX)
+    int fd = kqueuex(KQUEUE_CLOEXEC);
+#elif defined(MW_HAVE_KQUEUE1)
+    int fd = kqueue1(O_CLOEXEC);
+#else
+    int fd = kqueue();
+    int rc;
+
+    if (fd >= 0 && (rc = mw__fd_set_cloexec(fd)) < 0) {
+        mw__close(fd);
+        return rc;
+    }
+#endif
+    return fd < 0 ? -errno : fd;
+}
+
 int
 mw__poller_open(struct mw__poller **out)
 {
     struct mw__poller *p = malloc(sizeof(*p));
-    int rc;
 
     if (!p)
         return -ENOMEM;
-    /* kqueue descriptors are not inherited by fork() on the BSDs, but the
-     * flag matters for exec() and for emulations where they are files. */
-    p->kqfd = kqueue();
+    p->kqfd = kqueue_cloexec();
     if (p->kqfd < 0) {
-        rc = -errno;
-        free(p);
-        return rc;
-    }
-    rc = mw__fd_set_cloexec(p->kqfd);
-    if (rc < 0) {
-        mw__close(p->kqfd);
+        int rc = p->kqfd;
+
         free(p);
         return rc;
     }
