@@ -4,8 +4,9 @@
  * on Linux when forced, through the libkqueue emulation).  Read and write
  * interest are separate EVFILT_READ and EVFILT_WRITE knotes with EV_CLEAR,
  * which makes them edge-triggered like epoll's EPOLLET; EV_EOF on them is
- * the peer's close.  Urgent data uses EVFILT_EXCEPT with NOTE_OOB where
- * the system has it, and MW_PRIORITY is -ENOTSUP where it has not.
+ * the peer's close, and a socket error when fflags holds an errno value.
+ * Urgent data uses EVFILT_EXCEPT with NOTE_OOB where the system has it,
+ * and MW_PRIORITY is -ENOTSUP where it has not.
  *
  * The kqueue descriptor is reference-counted: an EVFILT_USER waker keeps
  * it open after the poll is freed, so that a late wake triggers a knote on
