@@ -4,8 +4,9 @@
  * on Linux when forced, through the libkqueue emulation).  Read and write
  * interest are separate EVFILT_READ and EVFILT_WRITE knotes with EV_CLEAR,
  * which makes them edge-triggered like epoll's EPOLLET; EV_EOF on them is
- * the peer's close.  Urgent data uses EVFILT_EXCEPT with NOTE_OOB where
- * the system has it, and MW_PRIORITY is -ENOTSUP where it has not.
+ * the peer's close, and a socket error when fflags holds an errno value.
+ * Urgent data uses EVFILT_EXCEPT with NOTE_OOB where the system has it,
+ * and MW_PRIORITY is -ENOTSUP where it has not.
  *
  * The kqueue descriptor is reference-counted: an EVFILT_USER waker keeps
  * it open after the poll is freed, so that a late wake triggers a knote on
@@ -43,25 +44,42 @@ struct mw__poller {
     atomic_int refs;            /* the poll, plus each EVFILT_USER waker */
 };
 
+/* A new kqueue descriptor, close-on-exec, or -errno.  kqueue descriptors
+ * are not inherited by fork() on the BSDs, but the flag matters for exec()
+ * and for emulations where they are files.  Where the system can create
+ * the descriptor with the flag, it does; elsewhere (macOS, libkqueue,
+ * older BSDs) the flag is set just after, and an exec() on another thread
+ * in between inherits the descriptor. */
+static int
+kqueue_cloexec(void)
+{
+#if defined(MW_HAVE_KQUEUEX)
+    int fd = kqueuex(KQUEUE_CLOEXEC);
+#elif defined(MW_HAVE_KQUEUE1)
+    int fd = kqueue1(O_CLOEXEC);
+#else
+    int fd = kqueue();
+    int rc;
+
+    if (fd >= 0 && (rc = mw__fd_set_cloexec(fd)) < 0) {
+        mw__close(fd);
+        return rc;
+    }
+#endif
+    return fd < 0 ? -errno : fd;
+}
+
 int
 mw__poller_open(struct mw__poller **out)
 {
     struct mw__poller *p = malloc(sizeof(*p));
-    int rc;
 
     if (!p)
         return -ENOMEM;
-    /* kqueue descriptors are not inherited by fork() on the BSDs, but the
-     * flag matters for exec() and for emulations where they are files. */
-    p->kqfd = kqueue();
+    p->kqfd = kqueue_cloexec();
     if (p->kqfd < 0) {
-        rc = -errno;
-        free(p);
-        return rc;
-    }
-    rc = mw__fd_set_cloexec(p->kqfd);
-    if (rc < 0) {
-        mw__close(p->kqfd);
+        int rc = p->kqfd;
+
         free(p);
         return rc;
     }
@@ -128,49 +146,60 @@ static const struct {
 };
 #define NFILTERS (sizeof(filters) / sizeof(filters[0]))
 
+/* Delete the filters of fd in mask; the first error other than ENOENT
+ * (not there: nothing to delete) is returned. */
+static int
+delete_filters(struct mw__poller *p, int fd, unsigned mask)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < NFILTERS; i++) {
+        int drc;
+
+        if (!(mask & filters[i].interest) || filters[i].filter == 0)
+            continue;
+        drc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                                EV_DELETE, 0, 0);
+        if (drc < 0 && drc != -ENOENT && rc == 0)
+            rc = drc;
+    }
+    return rc;
+}
+
+/* A kqueue keeps one knote per filter and changes them one kevent() at a
+ * time, so a change of interest is made all or nothing by its order:
+ * every wanted filter is added first (EV_ADD on a knote that exists only
+ * updates it, and the cookie of a descriptor never changes), and only
+ * when all of them are in are the unwanted ones deleted.  A failed add
+ * takes back just the filters the registration did not have before. */
 int
 mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                mw_token cookie, unsigned interest, unsigned was)
 {
-    bool added[NFILTERS] = { false };
-    int deleted_badf = 0;
-    int rc = 0;
+    int rc;
 
-    (void)was;
+    if (op == MW__CTL_DEL)
+        return delete_filters(p, fd, was);
     if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
         return -ENOTSUP;
     /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,
      * which cannot see close(), would modify the stale knote instead. */
-    if (op != MW__CTL_DEL && fcntl(fd, F_GETFD) < 0)
+    if (fcntl(fd, F_GETFD) < 0)
         return -errno;
     for (size_t i = 0; i < NFILTERS; i++) {
-        bool want = op != MW__CTL_DEL && (interest & filters[i].interest);
-
-        if (want) {
-            rc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                        EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
-            if (rc < 0)
-                break;
-            added[i] = true;
-        } else if (op != MW__CTL_ADD && filters[i].filter != 0) {
-            /* Dropping a filter that was never added is fine. */
-            int drc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                             EV_DELETE, 0, 0);
-
-            if (drc == -EBADF)
-                deleted_badf++;
+        if (!(interest & filters[i].interest))
+            continue;
+        rc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                               EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
+        if (rc < 0) {
+            (void)delete_filters(p, fd, interest & ~was);
+            return rc;
         }
     }
-    if (rc < 0 && op == MW__CTL_ADD) {
-        /* Leave nothing half-registered. */
-        for (size_t i = 0; i < NFILTERS; i++)
-            if (added[i])
-                (void)mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                             EV_DELETE, 0, 0);
-    }
-    if (rc == 0 && op == MW__CTL_DEL && deleted_badf)
-        rc = -EBADF;
-    return rc;
+    /* Deleting a knote that exists fails only for a descriptor closed
+     * since the check above, whose knotes the close removed anyway. */
+    (void)delete_filters(p, fd, was & ~interest);
+    return 0;
 }
 
 void
@@ -193,14 +222,19 @@ kevent_to_flags(const struct kevent *kev)
         return MW_EV_READABLE;
     if (kev->flags & EV_ERROR)
         f |= MW_EV_ERROR;
+    /* A socket error (a refused connect, a reset) never comes as
+     * EV_ERROR: the read and write filters end the stream with EV_EOF and
+     * put the socket's pending error, an errno value, in fflags, which is
+     * 0 after an orderly close.  Only these two filters are read so: the
+     * fflags of EVFILT_EXCEPT carry NOTE_OOB. */
     if (kev->filter == EVFILT_READ) {
         f |= MW_EV_READABLE;
         if (kev->flags & EV_EOF)
-            f |= MW_EV_READ_CLOSED;
+            f |= MW_EV_READ_CLOSED | (kev->fflags != 0 ? MW_EV_ERROR : 0);
     } else if (kev->filter == EVFILT_WRITE) {
         f |= MW_EV_WRITABLE;
         if (kev->flags & EV_EOF)
-            f |= MW_EV_WRITE_CLOSED;
+            f |= MW_EV_WRITE_CLOSED | (kev->fflags != 0 ? MW_EV_ERROR : 0);
     } else if (EVFILT_EXCEPT != 0 && kev->filter == EVFILT_EXCEPT) {
         f |= MW_EV_PRIORITY;
     }

@@ -48,6 +48,8 @@ MW_TESTS_C = \
 	t/register-errors \
 	t/register-readiness \
 	t/register-while-waiting \
+	t/register-socket-error \
+	t/register-fail-unchanged \
 	t/wait-timeout \
 	t/fd-flags \
 	t/poll-fd \
@@ -64,6 +66,10 @@ MW_TESTS_SH = \
 check_PROGRAMS += $(MW_TESTS_C)
 # It wraps the backend's wait call and forwards it with dlsym(RTLD_NEXT).
 t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
+# It wraps the call the backend changes its set with (epoll_ctl, kevent);
+# a kqueue emulated by libkqueue has its <sys/event.h> off the usual path.
+t_register_fail_unchanged_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
+t_register_fail_unchanged_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (mw_poll_register(3)): on failure mw_poll_register and
+ * mw_poll_reregister return a negative error number and change nothing.
+ * A failed register leaves no kernel registration behind; after a failed
+ * reregister the descriptor is still reported with its old token for
+ * every kind of readiness its old interest asked for, and not for the
+ * new one.
+ *
+ * The test makes the kernel refuse a change, as it may when it runs out
+ * of memory: it wraps the call the backend changes its set with
+ * (epoll_ctl or kevent, forwarded to the real one through
+ * dlsym(RTLD_NEXT)) and, while armed, fails with ENOMEM every change that
+ * asks for write readiness.  A kqueue backend changes one filter per
+ * kernel call and the read filter comes first, so on kqueue the failure
+ * comes after a change that did succeed.  The poll(2) backend keeps its
+ * set in user space and makes no such call: the test is skipped there.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#if defined(__linux__) && defined(__has_include)
+# if __has_include(<sys/epoll.h>)
+#  include <sys/epoll.h>
+#  define HAVE_EPOLL_WRAPPER 1
+# endif
+#endif
+/* t/local.mk puts libkqueue's headers on the path of this program when
+ * kqueue is emulated; a BSD has the header anyway. */
+#if defined(__has_include)
+# if __has_include(<sys/event.h>)
+#  include <sys/types.h>
+#  include <sys/event.h>
+#  include <sys/time.h>
+#  define HAVE_KEVENT_WRAPPER 1
+# endif
+#endif
+
+/* Small tokens: they index seen[] below. */
+#define T_FENCE 1
+#define T_FIRST 2
+#define T_LATER 3
+#define T_OLD 4
+#define T_NEW 5
+#define NTOKENS 6
+
+enum wrapped { WRAP_NONE, WRAP_EPOLL, WRAP_KEVENT };
+static enum wrapped wrapped;
+static bool armed;
+static int refused;             /* changes failed while armed */
+
+static void *
+next_symbol(const char *name)
+{
+#ifdef RTLD_NEXT
+    return dlsym(RTLD_NEXT, name);
+#else
+    (void)name;
+    return NULL;
+#endif
+}
+
+/* ---- the wrappers ---- */
+
+#ifdef HAVE_EPOLL_WRAPPER
+typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
+static epoll_ctl_fn real_epoll_ctl;
+
+/* libkqueue calls epoll_ctl() too: only an epoll backend's calls fail. */
+int
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    if (!real_epoll_ctl) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (armed && wrapped == WRAP_EPOLL
+        && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD)
+        && event != NULL && (event->events & EPOLLOUT)) {
+        refused++;
+        errno = ENOMEM;
+        return -1;
+    }
+    return real_epoll_ctl(epfd, op, fd, event);
+}
+#endif
+
+#ifdef HAVE_KEVENT_WRAPPER
+typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
+                         int, const struct timespec *);
+static kevent_fn real_kevent;
+
+int
+kevent(int kq, const struct kevent *changes, int nchanges,
+       struct kevent *events, int nevents, const struct timespec *timeout)
+{
+    if (!real_kevent) {
+        errno = ENOSYS;
+        return -1;
+    }
+    for (int i = 0; armed && i < nchanges; i++) {
+        if (changes[i].filter == EVFILT_WRITE
+            && (changes[i].flags & EV_ADD)) {
+            refused++;
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    return real_kevent(kq, changes, nchanges, events, nevents, timeout);
+}
+#endif
+
+/* Which call to wrap for this backend; WRAP_NONE if none can be. */
+static enum wrapped
+resolve_wrapped(const char *backend)
+{
+    void *sym;
+
+    (void)sym;
+    if (strncmp(backend, "epoll+", 6) == 0) {
+#ifdef HAVE_EPOLL_WRAPPER
+        sym = next_symbol("epoll_ctl");
+        if (sym) {
+            memcpy(&real_epoll_ctl, &sym, sizeof(real_epoll_ctl));
+            return WRAP_EPOLL;
+        }
+#endif
+        return WRAP_NONE;
+    }
+#ifdef HAVE_EPOLL_WRAPPER
+    /* Forward libkqueue's own calls. */
+    sym = next_symbol("epoll_ctl");
+    if (sym)
+        memcpy(&real_epoll_ctl, &sym, sizeof(real_epoll_ctl));
+#endif
+    if (strncmp(backend, "kqueue+", 7) == 0) {
+#ifdef HAVE_KEVENT_WRAPPER
+        sym = next_symbol("kevent");
+        if (sym) {
+            memcpy(&real_kevent, &sym, sizeof(real_kevent));
+            return WRAP_KEVENT;
+        }
+#endif
+    }
+    return WRAP_NONE;
+}
+
+/* ---- fixtures ---- */
+
+static mw_poll *p;
+static mw_waker *fence;
+static uint32_t seen[NTOKENS];      /* OR of the flags seen per token */
+static int seen_events[NTOKENS];
+
+/* Wake the fence and collect until its event is in, then with timeout 0
+ * until nothing is left: everything the descriptors had to report by the
+ * time of the wake is then in seen[].  Edge-triggered registrations run
+ * dry at once; the bound only keeps a broken one from looping forever. */
+static void
+collect(void)
+{
+    struct mw_event ev[16];
+    int64_t end = util_now_ms() + UTIL_LONG_MS;
+    bool fenced = false;
+    int after_fence = 0;
+
+    memset(seen, 0, sizeof(seen));
+    memset(seen_events, 0, sizeof(seen_events));
+    if (mw_waker_wake(fence) != 0)
+        bail_out("mw_waker_wake failed");
+    for (;;) {
+        int64_t left = end - util_now_ms();
+        int n;
+
+        if (!fenced && left <= 0)
+            bail_out("the fence waker's event never came");
+        n = mw_poll_wait(p, ev, 16, fenced ? 0 : (int)left);
+        if (n == -EINTR)
+            continue;
+        if (n < 0)
+            bail_out("mw_poll_wait: %s", strerror(-n));
+        for (int i = 0; i < n; i++) {
+            if (ev[i].token >= NTOKENS)
+                bail_out("unknown token %#lx", (unsigned long)ev[i].token);
+            seen[ev[i].token] |= ev[i].flags;
+            seen_events[ev[i].token]++;
+        }
+        if (fenced && n == 0)
+            return;
+        if (fenced && ++after_fence > 100) {
+            diag("events keep coming: token %lu, %s",
+                 (unsigned long)ev[0].token, util_flags_str(ev[0].flags));
+            return;
+        }
+        if (seen_events[T_FENCE] > 0)
+            fenced = true;
+    }
+}
+
+/* Make fd's write readiness new: fill its buffer, then empty it from the
+ * peer, so that an edge-triggered registration is reported again. */
+static void
+new_write_edge(int fd, int peer)
+{
+    static char chunk[4096];
+
+    for (;;) {
+        ssize_t w = write(fd, chunk, sizeof(chunk));
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w < 0)
+            bail_out("write: %s", strerror(errno));
+    }
+    if (util_drain(peer) < 0)
+        bail_out("draining the peer failed");
+}
+
+static void
+check_ok(int rc, const char *what)
+{
+    if (rc != 0)
+        bail_out("%s: %s", what, strerror(-rc));
+}
+
+int
+main(void)
+{
+    int sv[2];
+    const char *backend = mw_backend();
+
+    tap_watchdog(60);
+    wrapped = resolve_wrapped(backend);
+    if (wrapped == WRAP_NONE)
+        plan_skip_all("%s: %s", backend,
+                      strncmp(backend, "poll+", 5) == 0
+                      ? "the poll(2) backend changes no kernel set, so "
+                        "there is no call to make fail"
+                      : "cannot wrap the call the backend changes its "
+                        "set with (no dlsym(RTLD_NEXT) here)");
+    plan(14);
+
+    check_ok(mw_poll_new(&p), "mw_poll_new");
+    check_ok(mw_waker_new(&fence, p, T_FENCE), "mw_waker_new");
+    util_socketpair(sv);
+
+    /* 1: a register whose write change fails leaves nothing: the
+     * descriptor can be registered again, and only for what the new
+     * registration asks (a read filter left behind would report the
+     * byte waiting to be read). */
+    armed = true;
+    is_errno(mw_poll_register(p, sv[0], T_FIRST, MW_READABLE | MW_WRITABLE),
+             -ENOMEM, "a register whose kernel change fails returns "
+                      "the kernel's error");
+    armed = false;
+    ok(refused > 0, "the wrapped call refused the change (%d time(s))",
+       refused);
+    util_write_byte(sv[1]);
+    is_errno(mw_poll_register(p, sv[0], T_LATER, MW_WRITABLE), 0,
+             "the descriptor can then be registered again");
+    collect();
+    ok(seen_events[T_FIRST] == 0, "the failed registration's token is "
+                                  "never reported");
+    ok((seen[T_LATER] & MW_EV_WRITABLE)
+       && !(seen[T_LATER] & MW_EV_READABLE),
+       "the new write-only registration reports writing and not the "
+       "waiting byte (got %s)", util_flags_str(seen[T_LATER]));
+    check_ok(mw_poll_deregister(p, sv[0]), "mw_poll_deregister");
+    if (util_drain(sv[0]) < 0)
+        bail_out("draining failed");
+    collect();
+
+    /* 2: READ|WRITE -> WRITE, and the write change fails.  A kqueue that
+     * dropped the read filter first would be left watching writing
+     * only. */
+    check_ok(mw_poll_register(p, sv[0], T_OLD, MW_READABLE | MW_WRITABLE),
+             "mw_poll_register");
+    collect();
+    util_write_byte(sv[1]);
+    armed = true;
+    refused = 0;
+    is_errno(mw_poll_reregister(p, sv[0], T_NEW, MW_WRITABLE), -ENOMEM,
+             "a reregister whose kernel change fails returns the "
+             "kernel's error");
+    armed = false;
+    ok(refused > 0, "the wrapped call refused the change");
+    collect();
+    ok(seen[T_OLD] & MW_EV_READABLE, "the byte waiting since before the "
+       "failed reregister is reported under the old token (got %s)",
+       util_flags_str(seen[T_OLD]));
+    if (util_drain(sv[0]) < 0)
+        bail_out("draining failed");
+    util_write_byte(sv[1]);
+    new_write_edge(sv[0], sv[1]);
+    collect();
+    ok((seen[T_OLD] & (MW_EV_READABLE | MW_EV_WRITABLE))
+       == (MW_EV_READABLE | MW_EV_WRITABLE),
+       "new readiness for reading and for writing is still reported under "
+       "the old token (got %s)", util_flags_str(seen[T_OLD]));
+    ok(seen_events[T_NEW] == 0, "the new token is never reported");
+    check_ok(mw_poll_deregister(p, sv[0]), "mw_poll_deregister");
+    if (util_drain(sv[0]) < 0)
+        bail_out("draining failed");
+    collect();
+
+    /* 3: READ -> READ|WRITE, and the write change fails after the read
+     * filter was changed: reading stays, writing is not watched. */
+    check_ok(mw_poll_register(p, sv[0], T_OLD, MW_READABLE),
+             "mw_poll_register");
+    collect();
+    armed = true;
+    is_errno(mw_poll_reregister(p, sv[0], T_NEW, MW_READABLE | MW_WRITABLE),
+             -ENOMEM, "a reregister that adds writing fails with the "
+                      "kernel's error");
+    armed = false;
+    util_write_byte(sv[1]);
+    new_write_edge(sv[0], sv[1]);
+    collect();
+    ok(seen[T_OLD] & MW_EV_READABLE, "reading is still reported under the "
+       "old token (got %s)", util_flags_str(seen[T_OLD]));
+    ok(!(seen[T_OLD] & MW_EV_WRITABLE), "writing, which only the failed "
+       "interest asked for, is not");
+    ok(seen_events[T_NEW] == 0, "the new token is never reported");
+    check_ok(mw_poll_deregister(p, sv[0]), "mw_poll_deregister");
+
+    mw_waker_free(fence);
+    mw_poll_free(p);
+    util_close(sv[0]);
+    util_close(sv[1]);
+    return done_testing();
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (mw_poll_register(3), mw_poll_wait(3)): MW_EV_ERROR may be
+ * reported whatever the interest, and a socket error is reported with it.
+ * A non-blocking TCP connect to a port on 127.0.0.1 where nothing
+ * listens is refused: the socket registered for reading and writing is
+ * reported with MW_EV_ERROR, and getsockopt(SO_ERROR) then gives
+ * ECONNREFUSED.
+ *
+ * kqueue reports reading and writing as separate events, each with part
+ * of the flags, so the test ORs the flags of every event for the token.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#define T_CONN 0x5E
+
+/* A TCP socket bound to 127.0.0.1 on a port of the system's choosing and
+ * left not listening: a connect to that port is refused, and the bound
+ * socket keeps any other program from taking the port meanwhile. */
+static int
+bound_port(struct sockaddr_in *addr)
+{
+    socklen_t len = sizeof(*addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (s < 0)
+        bail_out("socket: %s", strerror(errno));
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)addr, sizeof(*addr)) < 0
+        || getsockname(s, (struct sockaddr *)addr, &len) < 0)
+        bail_out("bind to 127.0.0.1: %s", strerror(errno));
+    return s;
+}
+
+static int
+nonblocking_tcp_socket(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int fl;
+
+    if (s < 0)
+        bail_out("socket: %s", strerror(errno));
+    fl = fcntl(s, F_GETFL);
+    if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0
+        || fcntl(s, F_SETFD, FD_CLOEXEC) < 0)
+        bail_out("fcntl: %s", strerror(errno));
+    return s;
+}
+
+/* Collect the events for T_CONN until one carries MW_EV_ERROR or the long
+ * bound passes, then whatever else is ready now: the OR of their flags. */
+static uint32_t
+collect_flags(mw_poll *p)
+{
+    int64_t end = util_now_ms() + UTIL_LONG_MS;
+    uint32_t all = 0, f;
+    int rc;
+
+    while (!(all & MW_EV_ERROR)) {
+        int64_t left = end - util_now_ms();
+
+        if (left <= 0)
+            break;
+        f = 0;
+        rc = util_wait_token(p, T_CONN, (int)left, &f, NULL);
+        if (rc < 0)
+            bail_out("mw_poll_wait: %s", strerror(-rc));
+        if (rc == 0)
+            break;
+        all |= f;
+    }
+    f = 0;
+    rc = util_poll_drain(p, T_CONN, 8, &f);
+    if (rc < 0)
+        bail_out("mw_poll_wait: %s", strerror(-rc));
+    return all | f;
+}
+
+int
+main(void)
+{
+    struct sockaddr_in addr;
+    mw_poll *p;
+    int listener_less, s, rc, soerr = 0;
+    socklen_t len = sizeof(soerr);
+    uint32_t flags;
+    /* libkqueue turns EPOLLERR into EV_EOF with the error in fflags by
+     * calling getsockopt(SO_ERROR) itself, which clears the error. */
+    bool error_consumed = getenv("MW_TEST_LIBKQUEUE") != NULL;
+
+    tap_watchdog(60);
+    listener_less = bound_port(&addr);
+    s = nonblocking_tcp_socket();
+    if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+        bail_out("connect to a port nobody listens on succeeded");
+    if (errno == ECONNREFUSED)
+        plan_skip_all("connect() on 127.0.0.1 was refused at once, so "
+                      "there is no error left for an event to report");
+    if (errno != EINPROGRESS)
+        bail_out("connect: %s", strerror(errno));
+    plan(4);
+
+    if (mw_poll_new(&p) != 0)
+        bail_out("mw_poll_new failed");
+    is_errno(mw_poll_register(p, s, T_CONN, MW_READABLE | MW_WRITABLE), 0,
+             "the connecting socket is registered for reading and writing");
+
+    flags = collect_flags(p);
+    diag("flags of the socket's events: %s (%#x)", util_flags_str(flags),
+         (unsigned)flags);
+    ok(flags & MW_EV_ERROR, "the refused connect is reported with "
+                            "MW_EV_ERROR");
+    ok(flags & (MW_EV_WRITABLE | MW_EV_WRITE_CLOSED),
+       "and with the end of the connect for the write interest");
+
+    if (error_consumed) {
+        skip(1, "libkqueue reads SO_ERROR itself to fill in the event, "
+                "which clears it before the program can");
+    } else {
+        if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+            bail_out("getsockopt(SO_ERROR): %s", strerror(errno));
+        is_errno(-soerr, -ECONNREFUSED,
+                 "getsockopt(SO_ERROR) then gives ECONNREFUSED");
+    }
+
+    rc = mw_poll_deregister(p, s);
+    if (rc != 0)
+        bail_out("mw_poll_deregister: %s", strerror(-rc));
+    mw_poll_free(p);
+    util_close(s);
+    util_close(listener_less);
+    return done_testing();
+}
