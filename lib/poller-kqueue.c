@@ -19,8 +19,10 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/event.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #ifndef EVFILT_EXCEPT
@@ -39,9 +41,32 @@
 
 const size_t mw__poller_batch = BATCH;
 
+/*
+ * libkqueue cannot see close(): it keeps a closed descriptor's knotes, and
+ * deleting them later runs EPOLL_CTL_DEL on whatever open file has the
+ * number by then -- possibly the eventfd libkqueue made for an EVFILT_USER
+ * waker, which then never fires again.  So under the emulation the poller
+ * notes which file each registration was made on, and a change on a
+ * number that now names another file leaves the kernel alone: the
+ * registration's file was closed.  Its knotes, left behind, are deleted
+ * before the number is next registered, when nothing is in libkqueue's
+ * epoll set under it.  A BSD kernel removes knotes at close and needs
+ * none of this.  Anonymous inodes (eventfd, timerfd, signalfd) all have
+ * one identity on Linux, so one of them taking the number of another is
+ * not seen.
+ */
+struct registered_file {
+    dev_t dev;
+    ino_t ino;
+    unsigned left;              /* filters left behind by a closed file */
+    bool known;
+};
+
 struct mw__poller {
     int kqfd;
     atomic_int refs;            /* the poll, plus each EVFILT_USER waker */
+    struct registered_file *files;  /* by descriptor, emulation only */
+    size_t nfiles;
 };
 
 /* A new kqueue descriptor, close-on-exec, or -errno.  kqueue descriptors
@@ -76,6 +101,8 @@ mw__poller_open(struct mw__poller **out)
 
     if (!p)
         return -ENOMEM;
+    p->files = NULL;
+    p->nfiles = 0;
     p->kqfd = kqueue_cloexec();
     if (p->kqfd < 0) {
         int rc = p->kqfd;
@@ -108,6 +135,7 @@ mw__kqueue_unref(struct mw__poller *p, bool in_child)
      * descriptor by now. */
     if (!in_child)
         mw__close(p->kqfd);
+    free(p->files);
     free(p);
 }
 
@@ -166,6 +194,64 @@ delete_filters(struct mw__poller *p, int fd, unsigned mask)
     return rc;
 }
 
+/* The registration of fd as libkqueue may still hold it; NULL where no
+ * file was noted (and always on a kernel kqueue). */
+static struct registered_file *
+file_of(struct mw__poller *p, int fd)
+{
+    return (size_t)fd < p->nfiles ? &p->files[fd] : NULL;
+}
+
+/* Is the registration of fd made on a file that fd no longer names?  Not
+ * when fd is closed: deleting a closed descriptor's knotes is safe, as its
+ * number names nothing in libkqueue's epoll set. */
+static bool
+file_replaced(struct mw__poller *p, int fd)
+{
+    const struct registered_file *f = file_of(p, fd);
+    struct stat st;
+
+    if (!MW_KQUEUE_EMULATED || !f || !f->known || fstat(fd, &st) < 0)
+        return false;
+    return st.st_dev != f->dev || st.st_ino != f->ino;
+}
+
+/* Note the file fd names now, and first delete the knotes a closed file
+ * left under its number (see struct registered_file). */
+static int
+note_file(struct mw__poller *p, int fd)
+{
+    struct registered_file *f;
+    struct stat st;
+
+    if (!MW_KQUEUE_EMULATED)
+        return 0;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if ((size_t)fd >= p->nfiles) {
+        size_t n = p->nfiles ? p->nfiles : 64;
+        struct registered_file *files;
+
+        while (n <= (size_t)fd) {
+            if (n > SIZE_MAX / 2 / sizeof(*files))
+                return -ENOMEM;
+            n *= 2;
+        }
+        files = realloc(p->files, n * sizeof(*files));
+        if (!files)
+            return -ENOMEM;
+        memset(files + p->nfiles, 0, (n - p->nfiles) * sizeof(*files));
+        p->files = files;
+        p->nfiles = n;
+    }
+    f = &p->files[fd];
+    if (f->left)
+        (void)delete_filters(p, fd, f->left);
+    *f = (struct registered_file){ .dev = st.st_dev, .ino = st.st_ino,
+                                   .known = true };
+    return 0;
+}
+
 /* A kqueue keeps one knote per filter and changes them one kevent() at a
  * time, so a change of interest is made all or nothing by its order:
  * every wanted filter is added first (EV_ADD on a knote that exists only
@@ -178,6 +264,11 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 {
     int rc;
 
+    if (op != MW__CTL_ADD && file_replaced(p, fd)) {
+        /* The registered file is closed, as a BSD kernel would say. */
+        file_of(p, fd)->left |= was;
+        return -EBADF;
+    }
     if (op == MW__CTL_DEL)
         return delete_filters(p, fd, was);
     if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
@@ -186,6 +277,11 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
      * which cannot see close(), would modify the stale knote instead. */
     if (fcntl(fd, F_GETFD) < 0)
         return -errno;
+    if (op == MW__CTL_ADD) {
+        rc = note_file(p, fd);
+        if (rc < 0)
+            return rc;
+    }
     for (size_t i = 0; i < NFILTERS; i++) {
         if (!(interest & filters[i].interest))
             continue;
