@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -579,7 +580,13 @@ op_register(uint8_t a, uint8_t b)
     rc = mw_poll_register(S.poll, fd, tok, interest);
     trace("register %s tok %#lx interest %#x -> %s", fdname(fd),
           (unsigned long)tok, interest, ename(rc));
-    if (rc != want && !(want == 0 && notsup_ok(interest, rc))
+    /* -ENOTSUP is the kernel's answer, and kqueue gives it before
+     * asking whether the number is open: the man page lists it apart
+     * from the argument checks, so it may come instead of -EBADF for a
+     * number that is not open (a finding reported, not a violation). */
+    if (rc != want
+        && !((want == 0 || (want == -EBADF && fd >= 0))
+             && notsup_ok(interest, rc))
         && !(also_eexist && rc == -EEXIST))
         fail("mw_poll_register(%s, interest %#x) returned %s, expected %s",
              fdname(fd), interest, ename(rc), ename(want));
@@ -1110,6 +1117,9 @@ warm_up(void)
     if (done)
         return;
     done = true;
+    /* Writing to a pipe or socket whose reader is gone must fail with
+     * EPIPE, not end the process. */
+    signal(SIGPIPE, SIG_IGN);
     for (int fd = 0; fd < 1024; fd++)
         if (fd_open(fd))
             highest = fd;
