@@ -500,8 +500,8 @@ op_drain(uint8_t b)
         trace("drain %s: not ours, skipped", fdname(fd));
         return;
     }
-    while (rounds++ < 64 && read(fd, buf, sizeof buf) > 0)
-        continue;
+    while (rounds < 64 && read(fd, buf, sizeof buf) > 0)
+        rounds++;
     trace("drain %s", fdname(fd));
 }
 

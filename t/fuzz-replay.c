@@ -58,15 +58,15 @@ static void
 replay(const char *dir, const char *name)
 {
     char path[4096];
-    uint8_t *data;
-    size_t len = 0;
     pid_t pid;
     int status;
 
     snprintf(path, sizeof path, "%s/%s", dir, name);
     pid = util_fork();
     if (pid == 0) {
-        data = slurp(path, &len);
+        size_t len = 0;
+        uint8_t *data = slurp(path, &len);
+
         if (!data) {
             fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
             _exit(3);
