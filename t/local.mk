@@ -52,7 +52,9 @@ MW_TESTS_C = \
 	t/fd-flags \
 	t/poll-fd \
 	t/version \
-	t/free-after-fork
+	t/free-after-fork \
+	t/register-number-reuse \
+	t/wait-zero-stale
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -63,6 +65,7 @@ MW_TESTS_SH = \
 check_PROGRAMS += $(MW_TESTS_C)
 # It wraps the backend's wait call and forwards it with dlsym(RTLD_NEXT).
 t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_wait_zero_stale_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
