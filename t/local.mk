@@ -54,7 +54,9 @@ MW_TESTS_C = \
 	t/version \
 	t/free-after-fork \
 	t/register-number-reuse \
-	t/wait-zero-stale
+	t/wait-zero-stale \
+	t/fork-poll-spin \
+	t/fork-lock-held
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -66,6 +68,8 @@ check_PROGRAMS += $(MW_TESTS_C)
 # It wraps the backend's wait call and forwards it with dlsym(RTLD_NEXT).
 t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
 t_wait_zero_stale_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_fork_poll_spin_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_fork_lock_held_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
