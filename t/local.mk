@@ -56,7 +56,8 @@ MW_TESTS_C = \
 	t/register-number-reuse \
 	t/wait-zero-stale \
 	t/fork-poll-spin \
-	t/fork-lock-held
+	t/fork-lock-held \
+	t/wake-merge-failing
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -70,6 +71,7 @@ t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
 t_wait_zero_stale_LDADD = $(LDADD) $(DLOPEN_LIBS)
 t_fork_poll_spin_LDADD = $(LDADD) $(DLOPEN_LIBS)
 t_fork_lock_held_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_wake_merge_failing_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
