@@ -294,24 +294,39 @@ one_case(enum action act, bool keep_file)
     teardown(&f);
 }
 
-/* ---- two threads ---- */
+/* ---- two threads ----
+ *
+ * Each round, one thread opens a pipe, registers its read end N, closes
+ * it and deregisters it (after the close, as the pages allow), while the
+ * other creates a waker as soon as N has been closed, wakes it twice and
+ * waits for each wake.  The rounds start together at a barrier, and the
+ * deregistration starts when the other thread enters mw_waker_new, so
+ * that the two calls run at the same time, with N the lowest free number:
+ * either may come first.
+ */
 
 static mw_poll *race_poll;
+static pthread_barrier_t race_barrier;
 static atomic_bool race_stop;
-static atomic_int race_rounds, race_enoent, race_bad_dereg, race_bad_reg;
+static atomic_int race_closed_round, race_creating_round, race_number;
+static atomic_int race_enoent, race_bad_dereg, race_bad_reg;
 static atomic_int race_last_bad;
 
-/* Open a pipe, register its read end, close it, deregister it: the
- * deregistration comes after the close, as the pages allow. */
 static void *
 closer(void *arg)
 {
     int fds[2], rc;
 
     (void)arg;
-    while (!atomic_load(&race_stop)) {
+    for (int round = 1; ; round++) {
+        pthread_barrier_wait(&race_barrier);
+        if (atomic_load(&race_stop))
+            break;
         if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-            sched_yield();
+            atomic_fetch_add(&race_bad_reg, 1);
+            atomic_store(&race_last_bad, -errno);
+            atomic_store(&race_number, -1);
+            atomic_store(&race_closed_round, round);
             continue;
         }
         rc = mw_poll_register(race_poll, fds[0], T_RACE_FD, MW_READABLE);
@@ -320,18 +335,24 @@ closer(void *arg)
             atomic_store(&race_last_bad, rc);
         }
         close(fds[0]);
-        /* Let the other thread run between the close and the
-         * deregistration (a wider window; nothing depends on it). */
-        sched_yield();
+        atomic_store(&race_number, fds[0]);
+        atomic_store(&race_closed_round, round);
+        /* Deregister as the other thread enters mw_waker_new, or a
+         * little later: a delay that varies from round to round, so that
+         * the deregistration comes before, during or after the waker's
+         * taking the number (nothing asserted depends on which). */
+        while (atomic_load(&race_creating_round) < round)
+            sched_yield();
+        for (volatile int spin = (round * 37) % 128 * 100; spin > 0; spin--)
+            ;
         rc = mw_poll_deregister(race_poll, fds[0]);
-        if (rc == -ENOENT)
+        if (rc == -ENOENT) {
             atomic_fetch_add(&race_enoent, 1);
-        else if (rc != 0) {
+        } else if (rc != 0) {
             atomic_fetch_add(&race_bad_dereg, 1);
             atomic_store(&race_last_bad, rc);
         }
         close(fds[1]);
-        atomic_fetch_add(&race_rounds, 1);
     }
     return NULL;
 }
@@ -341,16 +362,32 @@ race_case(void)
 {
     pthread_t t;
     int rounds = util_under_valgrind() ? 300 : 3000;
-    int made = 0, bad_new = 0, last_new = 0, bad_wake = 0, lost = 0, i;
-    int stale = 0;
+    int made = 0, bad_new = 0, last_new = 0, bad_wake = 0, lost = 0;
+    int took = 0, stale = 0, round;
 
     if (mw_poll_new(&race_poll) != 0)
         bail_out("mw_poll_new failed");
+    if (pthread_barrier_init(&race_barrier, NULL, 2) != 0)
+        bail_out("pthread_barrier_init failed");
     util_thread_start(&t, closer, NULL);
-    for (i = 0; i < rounds && lost == 0; i++) {
+    for (round = 1; ; round++) {
         mw_waker *w;
-        int rc = mw_waker_new(&w, race_poll, T_WAKER);
+        int rc, n;
 
+        if (round > rounds || lost > 0)
+            atomic_store(&race_stop, true);
+        pthread_barrier_wait(&race_barrier);
+        if (atomic_load(&race_stop))
+            break;
+        while (atomic_load(&race_closed_round) < round)
+            sched_yield();
+        atomic_store(&race_creating_round, round);
+        rc = mw_waker_new(&w, race_poll, T_WAKER);
+        n = atomic_load(&race_number);
+        /* Open now: the waker (or, under libkqueue, the emulation for
+         * it) took the number just closed. */
+        if (n >= 0 && util_fd_is_open(n))
+            took++;
         if (rc != 0) {
             bad_new++;
             last_new = rc;
@@ -369,11 +406,12 @@ race_case(void)
         }
         mw_waker_free(w);
     }
-    atomic_store(&race_stop, true);
     util_thread_join(t);
-    diag("%d waker rounds against %d close-then-deregister rounds; %d "
-         "deregistrations found the entry gone (-ENOENT)", i,
-         atomic_load(&race_rounds), atomic_load(&race_enoent));
+    pthread_barrier_destroy(&race_barrier);
+    diag("%d rounds; in %d the waker was given the number just closed "
+         "(before or after its deregistration); %d deregistrations found "
+         "the entry gone (-ENOENT)",
+         round - 1, took, atomic_load(&race_enoent));
     is_int(atomic_load(&race_bad_dereg), 0, "two threads: every "
            "mw_poll_deregister after close returns 0 or -ENOENT (last "
            "other: %s)", tap_errno_name(atomic_load(&race_last_bad)));
