@@ -48,6 +48,14 @@
 #include "tap.h"
 #include "util.h"
 
+#if defined(__SANITIZE_THREAD__)
+# define UNDER_TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define UNDER_TSAN 1
+# endif
+#endif
+
 #define T_STALE ((mw_token)0x57A1E)
 #define T_OTHER ((mw_token)0x07E2)
 #define T_WAKER ((mw_token)0x3A3E)
@@ -294,6 +302,7 @@ one_case(enum action act, bool keep_file)
     teardown(&f);
 }
 
+#ifndef UNDER_TSAN
 /* ---- two threads ----
  *
  * Each round, one thread opens a pipe, registers its read end N, closes
@@ -425,6 +434,8 @@ race_case(void)
     mw_poll_free(race_poll);
 }
 
+#endif /* !UNDER_TSAN */
+
 int
 main(void)
 {
@@ -437,6 +448,15 @@ main(void)
         one_case(ACT_REREGISTER, keep);
         one_case(ACT_REGISTER, keep);
     }
+#ifdef UNDER_TSAN
+    /* The case closes a descriptor on one thread while another opens one
+     * that gets its number, and then uses the number on the first: what
+     * ThreadSanitizer reports as a race on the descriptor, whatever the
+     * library does. */
+    skip(4, "two threads: ThreadSanitizer reports a descriptor number "
+         "closed on one thread and reused on another as a data race");
+#else
     race_case();
+#endif
     return done_testing();
 }
