@@ -69,7 +69,7 @@
 static int
 loss_ms(void)
 {
-    return util_under_valgrind() ? 10 * UTIL_LONG_MS / 2 : UTIL_LONG_MS / 2;
+    return util_under_valgrind() ? UTIL_LONG_MS : UTIL_LONG_MS / 2;
 }
 
 enum action { ACT_NONE, ACT_DEREGISTER, ACT_REREGISTER, ACT_REGISTER };
