@@ -55,7 +55,12 @@ MW_TESTS_C = \
 	t/poll-fd \
 	t/version \
 	t/free-after-fork \
-	t/fork-child-numbers
+	t/fork-child-numbers \
+	t/fork-poll-spin \
+	t/fork-lock-held \
+	t/register-number-reuse \
+	t/wait-zero-stale \
+	t/wake-merge-failing
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -70,6 +75,11 @@ t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
 # a kqueue emulated by libkqueue has its <sys/event.h> off the usual path.
 t_register_fail_unchanged_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
 t_register_fail_unchanged_LDADD = $(LDADD) $(DLOPEN_LIBS)
+# These wrap a system call of the backend's the same way.
+t_wait_zero_stale_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_fork_poll_spin_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_fork_lock_held_LDADD = $(LDADD) $(DLOPEN_LIBS)
+t_wake_merge_failing_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 

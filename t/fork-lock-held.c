@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (miowake(3), Fork and exec; mw_waker_new(3)): after fork(2) "the
+ * child may free inherited objects, because freeing only closes
+ * descriptors and never touches the kernel set the parent may share";
+ * registration calls "are safe to call from any thread".  So a child
+ * forked while another thread of the parent is inside a registration call
+ * can free its copies of the wakers and the poll, in either order or
+ * only one of them, and exit: it must not hang.  The parent's thread then
+ * finishes its call, and the parent's poll works.
+ *
+ * The test makes the interleaving certain: it wraps the system call the
+ * backend makes while a registration holds the poll's lock (epoll_ctl on
+ * epoll backends; on kqueue and poll(2) backends the fcntl(F_GETFD) that
+ * checks the descriptor first, under the same lock), forwards it with
+ * dlsym(RTLD_NEXT), and blocks a thread in it until every child has been
+ * seen to exit, or has been killed after a bound that only turns a hang
+ * into a failure.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#if defined(__linux__) && defined(__has_include)
+# if __has_include(<sys/epoll.h>)
+#  include <sys/epoll.h>
+#  define HAVE_EPOLL_WRAPPER 1
+# endif
+#endif
+
+#define T_W1 ((mw_token)1)
+#define T_W2 ((mw_token)2)
+#define T_REG ((mw_token)3)
+
+/* ---- blocking the registering thread inside the backend's call ---- */
+
+enum ctl_call { CTL_EPOLL, CTL_FCNTL };
+static enum ctl_call blocked_call;
+
+static _Thread_local bool is_registering_thread;
+static atomic_bool armed;
+static atomic_bool inside;
+static int release_pipe[2];
+
+static void
+maybe_block(enum ctl_call call)
+{
+    int saved = errno;
+    char c;
+
+    if (call != blocked_call || !is_registering_thread
+        || !atomic_exchange(&armed, false))
+        return;
+    atomic_store(&inside, true);
+    /* Until the main thread writes a byte: it holds the poll's lock all
+     * that time. */
+    while (read(release_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    errno = saved;
+}
+
+static void *
+next_symbol(const char *name)
+{
+#ifdef RTLD_NEXT
+    return dlsym(RTLD_NEXT, name);
+#else
+    (void)name;
+    return NULL;
+#endif
+}
+
+#ifdef HAVE_EPOLL_WRAPPER
+typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
+static epoll_ctl_fn real_epoll_ctl;
+
+int
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    if (!real_epoll_ctl) {
+        errno = ENOSYS;
+        return -1;
+    }
+    maybe_block(CTL_EPOLL);
+    return real_epoll_ctl(epfd, op, fd, event);
+}
+#endif
+
+/* fcntl is variadic; its third argument, when there is one, is an int or
+ * a pointer, and glibc's own fcntl reads it the same way. */
+typedef int (*fcntl_fn)(int, int, ...);
+static fcntl_fn real_fcntl;
+
+int
+fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    void *arg;
+
+    va_start(ap, cmd);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    if (!real_fcntl) {
+        errno = ENOSYS;
+        return -1;
+    }
+    maybe_block(CTL_FCNTL);
+    return real_fcntl(fd, cmd, arg);
+}
+
+static bool
+resolve_wrapped(const char *backend)
+{
+    void *sym;
+
+    sym = next_symbol("fcntl");
+    if (sym)
+        memcpy(&real_fcntl, &sym, sizeof(real_fcntl));
+#ifdef HAVE_EPOLL_WRAPPER
+    sym = next_symbol("epoll_ctl");
+    if (sym)
+        memcpy(&real_epoll_ctl, &sym, sizeof(real_epoll_ctl));
+#endif
+    if (strncmp(backend, "epoll+", 6) == 0) {
+        blocked_call = CTL_EPOLL;
+#ifdef HAVE_EPOLL_WRAPPER
+        return real_epoll_ctl != NULL && real_fcntl != NULL;
+#else
+        return false;
+#endif
+    }
+    blocked_call = CTL_FCNTL;
+    return real_fcntl != NULL;
+}
+
+/* ---- the registering thread ---- */
+
+static mw_poll *the_poll;
+static int reg_fds[2];
+static atomic_int register_rc;
+
+static void *
+registering(void *arg)
+{
+    (void)arg;
+    is_registering_thread = true;
+    atomic_store(&register_rc,
+                 mw_poll_register(the_poll, reg_fds[0], T_REG, MW_READABLE));
+    return NULL;
+}
+
+/* ---- the children ---- */
+
+static mw_waker *w1, *w2;
+
+enum what { WAKERS_THEN_POLL, WAKER_ALONE, POLL_ALONE, POLL_THEN_WAKERS };
+
+static const char *const what_name[] = {
+    "frees the wakers, then the poll",
+    "frees a waker alone",
+    "frees the poll alone",
+    "frees the poll, then the wakers",
+};
+
+/* Fork, let the child free what `what` says and _exit(0); true if it
+ * exited with 0 within the bound, else (killed) false, *hung set. */
+static bool
+child_frees(enum what what, bool *hung)
+{
+    int64_t end;
+    pid_t pid, r;
+    int status = 0;
+
+    *hung = false;
+    pid = util_fork();
+    if (pid == 0) {
+        signal(SIGALRM, SIG_DFL);
+        alarm(60);
+        switch (what) {
+        case WAKERS_THEN_POLL:
+            mw_waker_free(w1);
+            mw_waker_free(w2);
+            mw_poll_free(the_poll);
+            break;
+        case WAKER_ALONE:
+            mw_waker_free(w1);
+            break;
+        case POLL_ALONE:
+            mw_poll_free(the_poll);
+            break;
+        case POLL_THEN_WAKERS:
+            mw_poll_free(the_poll);
+            mw_waker_free(w1);
+            mw_waker_free(w2);
+            break;
+        }
+        _exit(0);
+    }
+    end = util_now_ms() + (util_under_valgrind() ? 10 : 1) * UTIL_LONG_MS / 2;
+    for (;;) {
+        r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            bail_out("waitpid: %s", strerror(errno));
+        if (util_now_ms() >= end) {
+            *hung = true;
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return false;
+        }
+        util_sleep_ms(5);
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int
+main(void)
+{
+    const char *backend = mw_backend();
+    pthread_t t;
+    int64_t give_up;
+    uint32_t flags;
+
+    tap_watchdog(120);
+    if (pipe(release_pipe) != 0)
+        bail_out("pipe: %s", strerror(errno));
+    if (!resolve_wrapped(backend))
+        plan_skip_all("cannot wrap the call %s makes under its lock "
+                      "(no dlsym(RTLD_NEXT) here)", backend);
+    plan(8);
+
+    if (mw_poll_new(&the_poll) != 0
+        || mw_waker_new(&w1, the_poll, T_W1) != 0
+        || mw_waker_new(&w2, the_poll, T_W2) != 0)
+        bail_out("cannot create a poll and two wakers");
+    util_pipe(reg_fds);
+
+    /* A thread enters mw_poll_register and stays inside, lock held. */
+    atomic_store(&armed, true);
+    util_thread_start(&t, registering, NULL);
+    give_up = util_now_ms() + UTIL_LONG_MS;
+    while (!atomic_load(&inside) && util_now_ms() < give_up)
+        util_sleep_ms(1);
+    if (!atomic_load(&inside))
+        bail_out("the registering thread never reached %s",
+                 blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
+    diag("%s: a thread is blocked in %s inside mw_poll_register", backend,
+         blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
+
+    for (int what = WAKERS_THEN_POLL; what <= POLL_THEN_WAKERS; what++) {
+        bool hung, good = child_frees((enum what)what, &hung);
+
+        ok(good, "a child forked while another thread is inside "
+           "mw_poll_register %s and exits%s", what_name[what],
+           hung ? " (it hung and was killed)" : "");
+    }
+
+    /* Let the registration finish. */
+    if (write(release_pipe[1], "", 1) != 1)
+        bail_out("write: %s", strerror(errno));
+    util_thread_join(t);
+    is_errno(atomic_load(&register_rc), 0, "the parent's registration, "
+             "blocked across the forks, then succeeds");
+    is_int(mw_waker_wake(w1), 0, "the parent's waker wakes");
+    is_int(util_wait_token(the_poll, T_W1, UTIL_LONG_MS, &flags, NULL), 1,
+           "and its event is delivered");
+    util_write_byte(reg_fds[1]);
+    is_int(util_wait_token(the_poll, T_REG, UTIL_LONG_MS, &flags, NULL), 1,
+           "the registration made across the forks reports its "
+           "descriptor");
+
+    mw_poll_deregister(the_poll, reg_fds[0]);
+    util_close(reg_fds[0]);
+    util_close(reg_fds[1]);
+    util_close(release_pipe[0]);
+    util_close(release_pipe[1]);
+    mw_waker_free(w1);
+    mw_waker_free(w2);
+    mw_poll_free(the_poll);
+    return done_testing();
+}

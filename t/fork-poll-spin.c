@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (miowake(3), Fork and exec): after fork(2) "the child may free
+ * inherited objects, because freeing only closes descriptors and never
+ * touches the kernel set the parent may share".  So a child that frees
+ * an inherited waker while a parent thread is blocked in mw_poll_wait
+ * leaves the parent's poll as it was: that wait goes on waiting, and a
+ * later wait with nothing to report waits out its timeout, each with a
+ * handful of system calls rather than spinning.
+ *
+ * The test wraps the system call the backend waits in (poll, epoll_wait
+ * or kevent, forwarded with dlsym(RTLD_NEXT)) to know when the parent's
+ * wait has entered it, and to count those calls.  A blocked wait makes
+ * one; being interrupted and going back to sleep a few more; a wait that
+ * returns at once over and over makes hundreds in the 300 ms that the
+ * parent leaves it.  Only the count is asserted, never a duration.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#if defined(__linux__) && defined(__has_include)
+# if __has_include(<sys/epoll.h>)
+#  include <sys/epoll.h>
+#  define HAVE_EPOLL_WRAPPER 1
+# endif
+#endif
+
+#define T_CHILD_FREES ((mw_token)0xC1)
+#define T_END ((mw_token)0xE0D)
+
+/* More calls than this in one quiet wait is spinning. */
+#define HANDFUL 10
+
+/* ---- counting the backend's wait calls ---- */
+
+enum wait_call { WAIT_POLL, WAIT_EPOLL, WAIT_KEVENT };
+static enum wait_call counted_call;
+static atomic_int wait_calls;
+static atomic_bool entered;
+
+static void
+before_kernel_wait(enum wait_call call)
+{
+    if (call == counted_call) {
+        atomic_fetch_add(&wait_calls, 1);
+        atomic_store(&entered, true);
+    }
+}
+
+static void *
+next_symbol(const char *name)
+{
+#ifdef RTLD_NEXT
+    return dlsym(RTLD_NEXT, name);
+#else
+    (void)name;
+    return NULL;
+#endif
+}
+
+typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+static poll_fn real_poll;
+
+int
+poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    if (!real_poll) {
+        errno = ENOSYS;
+        return -1;
+    }
+    before_kernel_wait(WAIT_POLL);
+    return real_poll(fds, nfds, timeout);
+}
+
+#ifdef HAVE_EPOLL_WRAPPER
+typedef int (*epoll_wait_fn)(int, struct epoll_event *, int, int);
+static epoll_wait_fn real_epoll_wait;
+
+int
+epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+    if (!real_epoll_wait) {
+        errno = ENOSYS;
+        return -1;
+    }
+    before_kernel_wait(WAIT_EPOLL);
+    return real_epoll_wait(epfd, events, maxevents, timeout);
+}
+#endif
+
+/* Declared without <sys/event.h> (not on this program's include path in
+ * a libkqueue build): the wrapper only forwards. */
+struct kevent;
+struct timespec;
+int kevent(int kq, const struct kevent *changes, int nchanges,
+           struct kevent *events, int nevents, const struct timespec *timeout);
+typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
+                         int, const struct timespec *);
+static kevent_fn real_kevent;
+
+int
+kevent(int kq, const struct kevent *changes, int nchanges,
+       struct kevent *events, int nevents, const struct timespec *timeout)
+{
+    if (!real_kevent) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (nevents > 0)
+        before_kernel_wait(WAIT_KEVENT);
+    return real_kevent(kq, changes, nchanges, events, nevents, timeout);
+}
+
+static bool
+resolve_wrapped(const char *backend)
+{
+    void *sym;
+
+    sym = next_symbol("poll");
+    if (sym)
+        memcpy(&real_poll, &sym, sizeof(real_poll));
+#ifdef HAVE_EPOLL_WRAPPER
+    sym = next_symbol("epoll_wait");
+    if (sym)
+        memcpy(&real_epoll_wait, &sym, sizeof(real_epoll_wait));
+#endif
+    sym = next_symbol("kevent");
+    if (sym)
+        memcpy(&real_kevent, &sym, sizeof(real_kevent));
+
+    if (strncmp(backend, "epoll+", 6) == 0) {
+        counted_call = WAIT_EPOLL;
+#ifdef HAVE_EPOLL_WRAPPER
+        return real_epoll_wait != NULL;
+#else
+        return false;
+#endif
+    }
+    if (strncmp(backend, "kqueue+", 7) == 0) {
+        counted_call = WAIT_KEVENT;
+        return real_kevent != NULL;
+    }
+    counted_call = WAIT_POLL;
+    return real_poll != NULL;
+}
+
+/* ---- the parent's waiting thread ---- */
+
+static mw_poll *the_poll;
+static atomic_int waiter_result;
+
+static void *
+waiter(void *arg)
+{
+    (void)arg;
+    atomic_store(&waiter_result,
+                 util_wait_token(the_poll, T_END, 6 * UTIL_LONG_MS, NULL,
+                                 NULL));
+    return NULL;
+}
+
+int
+main(void)
+{
+    struct mw_event ev[8];
+    mw_waker *w_child, *w_end;
+    const char *backend = mw_backend();
+    pthread_t t;
+    pid_t pid;
+    int status, calls, n;
+    int64_t give_up;
+
+    tap_watchdog(120);
+    if (!resolve_wrapped(backend))
+        plan_skip_all("cannot wrap the system call %s waits in "
+                      "(no dlsym(RTLD_NEXT) here)", backend);
+    plan(5);
+
+    if (mw_poll_new(&the_poll) != 0
+        || mw_waker_new(&w_child, the_poll, T_CHILD_FREES) != 0
+        || mw_waker_new(&w_end, the_poll, T_END) != 0)
+        bail_out("cannot create a poll and two wakers");
+
+    /* A parent thread blocks in the wait. */
+    atomic_store(&wait_calls, 0);
+    atomic_store(&entered, false);
+    util_thread_start(&t, waiter, NULL);
+    give_up = util_now_ms() + UTIL_LONG_MS;
+    while (!atomic_load(&entered) && util_now_ms() < give_up)
+        util_sleep_ms(1);
+    if (!atomic_load(&entered))
+        bail_out("the waiting thread never reached the backend's wait");
+
+    /* Another thread forks; the child frees the inherited waker. */
+    pid = util_fork();
+    if (pid == 0) {
+        signal(SIGALRM, SIG_DFL);
+        alarm(60);
+        mw_waker_free(w_child);
+        _exit(0);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            bail_out("waitpid: %s", strerror(errno));
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "the child freed the inherited waker and exited");
+
+    /* Leave the parent's wait alone for a while, then end it. */
+    util_sleep_ms(300);
+    if (mw_waker_wake(w_end) != 0)
+        bail_out("mw_waker_wake failed");
+    util_thread_join(t);
+    calls = atomic_load(&wait_calls);
+    is_int(atomic_load(&waiter_result), 1,
+           "the parent's blocked wait returns the wake that ends it");
+    ok(calls <= HANDFUL, "the parent's wait, blocked across the fork and "
+       "the child's free and then left 300 ms with nothing to report, made "
+       "a handful of %s calls, not one after another (made %d)",
+       counted_call == WAIT_POLL ? "poll"
+       : counted_call == WAIT_EPOLL ? "epoll_wait" : "kevent", calls);
+
+    /* A fresh wait with nothing to report. */
+    atomic_store(&wait_calls, 0);
+    n = mw_poll_wait(the_poll, ev, 8, 300);
+    calls = atomic_load(&wait_calls);
+    is_int(n, 0, "a later 300 ms wait with nothing to report returns 0");
+    ok(calls <= HANDFUL, "and makes a handful of calls, not one after "
+       "another (made %d)", calls);
+
+    mw_waker_free(w_child);
+    mw_waker_free(w_end);
+    mw_poll_free(the_poll);
+    return done_testing();
+}

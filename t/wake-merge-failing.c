@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (mw_waker_new(3), "A wake is never lost"): "after
+ * mw_waker_wake() returns 0, the current or the next mw_poll_wait(3) on
+ * the poll returns the waker's event"; a wake whose signal fails returns
+ * the error and does not leave the waker pending with no event coming.
+ * Here a wake's signal fails because the waker's descriptor was replaced
+ * behind the library's back (dup2() of a read-only /dev/null over it),
+ * and another thread wakes the same waker while that failing signal is in
+ * progress: the second wake finds the waker pending and merges into the
+ * signal that is failing.
+ *
+ * What this asserts, separately so that each can be judged on its own:
+ *   1. the wake that made the failing signal returns a negative errno;
+ *   2. (the interleaving happened: the other thread's wake ran inside
+ *      the failing signal);
+ *   3. the other thread's wake, made during the failing signal, either
+ *      returns an error or is delivered once the descriptor is restored
+ *      -- the strongest reading of "after mw_waker_wake() returns 0 ...
+ *      returns the waker's event"; what it got is also printed as a
+ *      diagnostic line;
+ *   4-6. wakes made after the failing one returned, with the descriptor
+ *      restored, succeed and are each delivered.
+ *
+ * The interleaving is forced, not hoped for: the test wraps write()
+ * (forwarded with dlsym(RTLD_NEXT)) and, when the failing signal's write
+ * has failed, runs the other thread's wake before returning the failure.
+ * On kqueue+user the waker has no descriptor (its signal is a kevent() on
+ * the poll's kqueue, which libkqueue finds by number): there the wrapper
+ * of kevent() makes that one signal fail with EBADF instead, and
+ * "restoring" is letting kevent() through again.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#define T_W ((mw_token)0x3A3E)
+
+/* ---- the wrappers ---- */
+
+static mw_waker *the_waker;
+static int target_fd = -1;              /* the waker's writable descriptor */
+static bool fake_kevent_failure;        /* kqueue+user */
+static _Thread_local bool is_first_waker;
+static atomic_bool armed;
+static atomic_bool b_started, b_done;
+static atomic_int b_rc;
+static bool b_returned_inside;
+static pthread_t b_thread;
+
+static void *
+second_waker(void *arg)
+{
+    (void)arg;
+    atomic_store(&b_rc, mw_waker_wake(the_waker));
+    atomic_store(&b_done, true);
+    return NULL;
+}
+
+/* Inside the failing signal: start the other thread's wake and give it
+ * the chance to return before the failure does.  If it does not return
+ * (it waits for this signal to end, say), go on: it is joined later. */
+static void
+during_failing_signal(void)
+{
+    int saved = errno;
+    int64_t end;
+
+    atomic_store(&b_started, true);
+    util_thread_start(&b_thread, second_waker, NULL);
+    end = util_now_ms() + UTIL_LONG_MS / 5;
+    while (!atomic_load(&b_done) && util_now_ms() < end)
+        util_sleep_ms(1);
+    b_returned_inside = atomic_load(&b_done);
+    errno = saved;
+}
+
+static void *
+next_symbol(const char *name)
+{
+#ifdef RTLD_NEXT
+    return dlsym(RTLD_NEXT, name);
+#else
+    (void)name;
+    return NULL;
+#endif
+}
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+static write_fn real_write;
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+    ssize_t r;
+
+    if (!real_write) {
+        errno = ENOSYS;
+        return -1;
+    }
+    r = real_write(fd, buf, len);
+    if (r < 0 && fd == target_fd && is_first_waker
+        && atomic_exchange(&armed, false))
+        during_failing_signal();
+    return r;
+}
+
+/* Declared without <sys/event.h> (not on this program's include path in
+ * a libkqueue build): the wrapper only forwards, or fails. */
+struct kevent;
+struct timespec;
+int kevent(int kq, const struct kevent *changes, int nchanges,
+           struct kevent *events, int nevents, const struct timespec *timeout);
+typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
+                         int, const struct timespec *);
+static kevent_fn real_kevent;
+
+int
+kevent(int kq, const struct kevent *changes, int nchanges,
+       struct kevent *events, int nevents, const struct timespec *timeout)
+{
+    if (!real_kevent) {
+        errno = ENOSYS;
+        return -1;
+    }
+    /* The signal of an EVFILT_USER waker: one change, no results. */
+    if (fake_kevent_failure && is_first_waker && nchanges == 1
+        && nevents == 0 && atomic_exchange(&armed, false)) {
+        during_failing_signal();
+        errno = EBADF;
+        return -1;
+    }
+    return real_kevent(kq, changes, nchanges, events, nevents, timeout);
+}
+
+static bool
+resolve_wrapped(void)
+{
+    void *sym;
+
+    sym = next_symbol("write");
+    if (sym)
+        memcpy(&real_write, &sym, sizeof(real_write));
+    sym = next_symbol("kevent");
+    if (sym)
+        memcpy(&real_kevent, &sym, sizeof(real_kevent));
+    return real_write != NULL
+           && (!fake_kevent_failure || real_kevent != NULL);
+}
+
+/* The descriptor a wake writes to: among those mw_waker_new opened, a
+ * pipe's write end, else an eventfd; -1 if none. */
+static int
+find_wake_fd(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if ((fcntl(fds[i], F_GETFL) & O_ACCMODE) == O_WRONLY)
+            return fds[i];
+    for (int i = 0; i < n; i++)
+        if (util_fd_is_eventfd(fds[i]))
+            return fds[i];
+    return -1;
+}
+
+int
+main(void)
+{
+    struct util_fds before, after;
+    const char *backend = mw_backend();
+    int fds[16], n, saved = -1, devnull, a_rc, rc, got;
+    mw_poll *p;
+
+    is_first_waker = true;
+    fake_kevent_failure = strcmp(backend, "kqueue+user") == 0;
+    if (!resolve_wrapped())
+        plan_skip_all("cannot wrap write() or kevent() (no "
+                      "dlsym(RTLD_NEXT) here)");
+    tap_watchdog(60);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mw_poll_new(&p) != 0)
+        bail_out("cannot create a poll");
+    util_fds_take(&before);
+    if (mw_waker_new(&the_waker, p, T_W) != 0)
+        bail_out("cannot create a waker");
+    util_fds_take(&after);
+    n = util_fds_new(&before, &after, fds, 16);
+    util_fds_free(&before);
+    util_fds_free(&after);
+    if (!fake_kevent_failure) {
+        target_fd = find_wake_fd(fds, n < 16 ? n : 16);
+        if (target_fd < 0) {
+            mw_waker_free(the_waker);
+            mw_poll_free(p);
+            plan_skip_all("%s: found no descriptor that the waker writes "
+                          "to", backend);
+        }
+    }
+    plan(6);
+
+    /* Replace the waker's descriptor: its write now fails with EBADF. */
+    if (!fake_kevent_failure) {
+        saved = fcntl(target_fd, F_DUPFD_CLOEXEC, 0);
+        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (saved < 0 || devnull < 0 || dup2(devnull, target_fd) < 0)
+            bail_out("cannot replace the waker's descriptor: %s",
+                     strerror(errno));
+        util_close(devnull);
+    }
+
+    atomic_store(&armed, true);
+    a_rc = mw_waker_wake(the_waker);
+    atomic_store(&armed, false);
+    is_errno(a_rc, -EBADF, "the wake whose signal fails returns the error");
+    ok(atomic_load(&b_started), "another thread's wake ran while that "
+       "signal was failing");
+
+    /* Put the descriptor back, then see what became of the other
+     * thread's wake. */
+    if (!fake_kevent_failure) {
+        if (dup2(saved, target_fd) < 0)
+            bail_out("cannot restore the waker's descriptor: %s",
+                     strerror(errno));
+        util_close(saved);
+    }
+    if (atomic_load(&b_started))
+        util_thread_join(b_thread);
+    got = util_wait_token(p, T_W, UTIL_LONG_MS / 2, NULL, NULL);
+    diag("the other thread's wake, made during the failing signal, "
+         "returned %s (%s the failure returned); with the descriptor "
+         "restored and no other wake, %s event for the waker came",
+         tap_errno_name(atomic_load(&b_rc)),
+         b_returned_inside ? "before" : "after", got == 1 ? "an" : "no");
+    ok(atomic_load(&b_rc) < 0 || got == 1, "the other thread's wake, made "
+       "during the failing signal, returns an error or is delivered once "
+       "the descriptor is restored (returned %s; event: %s)",
+       tap_errno_name(atomic_load(&b_rc)), got == 1 ? "yes" : "no");
+
+    /* Wakes made after the failure returned. */
+    rc = mw_waker_wake(the_waker);
+    is_errno(rc, 0, "a wake made after the failing one returned, with the "
+             "descriptor restored, succeeds");
+    is_int(util_wait_token(p, T_W, UTIL_LONG_MS / 2, NULL, NULL), 1,
+           "and is delivered");
+    rc = mw_waker_wake(the_waker);
+    ok(rc == 0 && util_wait_token(p, T_W, UTIL_LONG_MS / 2, NULL, NULL) == 1,
+       "and so is the wake after it");
+
+    mw_waker_free(the_waker);
+    mw_poll_free(p);
+    return done_testing();
+}
