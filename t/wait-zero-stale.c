@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -338,6 +339,13 @@ main(void)
     if (strcmp(backend, "poll+pipe") == 0) {
         skip(4, "poll+pipe: the kernel keeps no set, so a closed "
              "descriptor is not reported after it is deregistered");
+    } else if (getenv("MW_TEST_LIBKQUEUE")) {
+        /* Its kevent() itself drops the dead files' events and returns
+         * 0 for a full batch of them, before the library sees anything:
+         * the limit mw_poll_register(3) gives for libkqueue. */
+        skip(4, "libkqueue: a file closed while registered and kept open "
+             "by dup stays in the emulation's own epoll set, where it "
+             "can hide other events from a timeout-0 kevent()");
     } else {
         dup_case(K);
         dup_case(1);
