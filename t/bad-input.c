@@ -3,7 +3,7 @@
  * Bad input: every public function given what it must refuse, or an edge
  * value it must take as is.  For each case:
  *
- *   - the result is the negative errno that api.md or the man page names
+ *   - the result is the negative errno that the man page names
  *     (or, where the kernel decides, what that backend's kernel says: see
  *     the table in doc/ROBUSTNESS.md, which lists every case here);
  *   - errno is what it was before the call;

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Benchmarks (conventions §3.10), included by the top-level Makefile.am.
+# Benchmarks, included by the top-level Makefile.am.
 # They are EXTRA_PROGRAMS: built and run only by `make bench`, never by
 # `make check` (a figure is not a pass/fail result on a shared machine).
 # Each one runs its raw baselines in the same process and prints one

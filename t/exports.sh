@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Promise (conventions §3.8): the shared library exports exactly the
+# Promise (miowake(3), packaging): the shared library exports exactly the
 # `global:` names of lib/libmiowake.map, and, when the version script was
 # used, each as the default version of a MIOWAKE_ node (name@@MIOWAKE_x).
 

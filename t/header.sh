@@ -51,7 +51,7 @@ cat > "$tmp/use.c" <<'EOT'
 
 int use_everything(void);
 
-/* The values api.md fixes: part of the ABI.  A false condition makes a
+/* The values <miowake.h> has always had: part of the ABI.  A false condition makes a
  * negative array size, an error in C99, C11 and C++ alike. */
 #define MW_CHECK(name, cond) typedef char name[(cond) ? 1 : -1]
 MW_CHECK(readable_is_1, MW_READABLE == 0x1u);

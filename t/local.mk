@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The test suite, included by the top-level Makefile.am (conventions §3.9).
+# The test suite, included by the top-level Makefile.am.
 # Every test speaks TAP through Automake's tap-driver.sh, so `make check`
 # counts individual results, not one per program.
 
@@ -34,7 +34,7 @@ t_libtap_a_SOURCES = t/tap.c t/tap.h t/util.c t/util.h
 # archive only resolves symbols for what precedes it.
 LDADD = t/libtap.a lib/libmiowake.la $(PTHREAD_LIBS)
 
-# One program per promise of the contract (api.md), named after it.
+# One program per promise of the man pages, named after it.
 MW_TESTS_C = \
 	t/wake-same-thread \
 	t/wake-cross-thread \

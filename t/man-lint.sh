@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Promise (issue 5, conventions §3.14): every man page renders without a
+# Promise: every man page renders without a
 # warning.  Each page is linted from a man3/ copy, laid out as installed,
 # so that the ".so man3/..." stubs resolve: groff -ww -man -z must be
 # silent on every page, and mandoc -T lint on every full page; a stub must

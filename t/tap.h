@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A small TAP producer for the test suite (conventions §3.9), after the
+ * A small TAP producer for the test suite, after the
  * common shape of c-tap-harness, git's test-lib and libtap.
  *
  * Only the main thread may call these functions: worker threads record

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Promise (api.md, and the performance issue): mw_waker_wake allocates
+ * Promise (mw_waker_new(3), mw_poll_wait(3)): mw_waker_wake allocates
  * nothing and takes no lock; mw_poll_wait allocates nothing after the
  * first wait.
  *
