@@ -187,8 +187,10 @@ mw_poll_free(mw_poll *poll)
         return;
     in_child = poll->pid != getpid();
     /* Wakers still attached keep working on their own descriptors; they
-     * just stop referring to this poll. */
-    for (size_t i = 0; i < poll->nwakers; i++) {
+     * just stop referring to this poll.  A fork() child's wakers never
+     * refer to it (mw_waker_free leaves the poll alone there), and the
+     * table may still list wakers the child has freed. */
+    for (size_t i = 0; i < poll->nwakers && !in_child; i++) {
         mw_waker *w = poll->wakers[i].waker;
 
         if (w)
