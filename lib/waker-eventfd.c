@@ -25,14 +25,14 @@ int
 mw__wake_open(struct mw__wake **out, struct mw__poller *p)
 {
     struct mw__wake *wk = malloc(sizeof(*wk));
-    int rc;
 
     (void)p;
     if (!wk)
         return -ENOMEM;
     wk->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wk->efd < 0) {
-        rc = -errno;
+        int rc = -errno;
+
         free(wk);
         return rc;
     }
