@@ -65,6 +65,39 @@
 # define mw__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
+/* The two ends of the pending flag (waker.c says why no wake is lost).
+ * mw__pending_seen() is a producer's (2) and (3): true if the waker's
+ * event is pending, so that the wake merges into it.  mw__pending_clear()
+ * is the consumer's (c) and (d).  The fences order atomic accesses only,
+ * so plain data written before a wake that merges has no happens-before
+ * edge to the consumer's reads, and ThreadSanitizer, which cannot tell,
+ * stays blind to the protocol.  A ThreadSanitizer build therefore uses a
+ * release read-modify-write and an acquire exchange instead: dearer, just
+ * as correct (two read-modify-writes of one flag are totally ordered, so
+ * one of them sees the other), and it shows TSan the edge, so that the
+ * library's own TSan runs check the protocol rather than miss it. */
+static inline bool
+mw__pending_seen(atomic_int *pending)
+{
+#ifdef MW__TSAN
+    return atomic_fetch_or_explicit(pending, 0, memory_order_release) != 0;
+#else
+    mw__fence_seq_cst();
+    return atomic_load_explicit(pending, memory_order_relaxed) != 0;
+#endif
+}
+
+static inline void
+mw__pending_clear(atomic_int *pending)
+{
+#ifdef MW__TSAN
+    (void)atomic_exchange_explicit(pending, 0, memory_order_acquire);
+#else
+    atomic_store_explicit(pending, 0, memory_order_relaxed);
+    mw__fence_seq_cst();
+#endif
+}
+
 /* ---- export and descriptor helpers (fd.c) ---- */
 
 #ifdef MW_HAVE_VISIBILITY

@@ -30,6 +30,9 @@ struct fd_slot {
 struct mw_poll {
     struct mw__poller *poller;
     pid_t pid;                  /* of the process that made it (fork) */
+    /* A thread is inside mw_poll_wait(): a second one gets -EBUSY rather
+     * than a share of the events, which it could not tell from its own. */
+    atomic_bool waiting;
     /*
      * Guards the tables below.  Registration calls hold it across their
      * kernel call so the table and the kernel's set change together; the
@@ -161,6 +164,7 @@ mw_poll_new(mw_poll **out)
     poll = calloc(1, sizeof(*poll));
     if (!poll)
         return keep_errno(saved, -ENOMEM);
+    atomic_init(&poll->waiting, false);
     rc = pthread_mutex_init(&poll->lock, NULL);
     if (rc != 0) {
         free(poll);
@@ -259,6 +263,11 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
     } else {
         rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
                             interest, slot->interest);
+        /* epoll's word for a number whose registered file was closed and
+         * whose new file is not in the set: to the caller, the registered
+         * descriptor is gone, as when the number is still closed. */
+        if (rc == -ENOENT)
+            rc = -EBADF;
         if (rc == 0) {
             slot->token = token;
             slot->interest = interest;
@@ -370,6 +379,10 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
 
     if (!poll || !events || capacity == 0)
         return -EINVAL;
+    /* Acquire pairs with the release at the end of the last wait, so
+     * that this wait sees the backend's state as that one left it. */
+    if (atomic_exchange_explicit(&poll->waiting, true, memory_order_acquire))
+        return -EBUSY;
     if (capacity > INT_MAX)
         capacity = INT_MAX;
     if (timeout_ms > 0)
@@ -398,6 +411,7 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
                 break;
         }
     }
+    atomic_store_explicit(&poll->waiting, false, memory_order_release);
     return keep_errno(saved, n);
 }
 

@@ -23,8 +23,10 @@ struct mw_waker {
      * by the thread in mw_poll_wait(), in mw__waker_collected().
      *
      * Why no wake is lost.  A producer P does: (1) its own writes (the
-     * data the consumer will look at), (2) a seq_cst fence, (3) a relaxed
-     * load of the flag; if it reads 1 it returns without a system call.
+     * data the consumer will look at: atomic objects, of any order, for
+     * C11's fences order only atomic accesses; plain data needs a lock of
+     * its own), (2) a seq_cst fence, (3) a relaxed load of the flag; if it
+     * reads 1 it returns without a system call.
      * The consumer C does: (a) collect the kernel event, (b) consume what
      * the kernel object holds, (c) store 0, (d) a seq_cst fence, (e) hand
      * the event out, after which its caller reads the data.  The two
@@ -119,8 +121,7 @@ mw_waker_wake(mw_waker *waker)
     if (!waker)
         return -EINVAL;
     /* (2) and (3) of the argument at the flag. */
-    mw__fence_seq_cst();
-    if (atomic_load_explicit(&waker->pending, memory_order_relaxed))
+    if (mw__pending_seen(&waker->pending))
         return 0;
     return wake_signal(waker);
 }
@@ -150,8 +151,7 @@ mw__waker_collected(mw_waker *w)
 {
     /* (b), (c) and (d) of the argument at the flag, in that order. */
     mw__wake_consume(w->wake);
-    atomic_store_explicit(&w->pending, 0, memory_order_relaxed);
-    mw__fence_seq_cst();
+    mw__pending_clear(&w->pending);
 }
 
 mw_token

@@ -51,18 +51,18 @@ cat > "$tmp/use.c" <<'EOT'
 
 int use_everything(void);
 
-/* The values <miowake.h> has always had: part of the ABI.  A false condition makes a
+/* The values 0.1.0 froze: part of the ABI.  A false condition makes a
  * negative array size, an error in C99, C11 and C++ alike. */
 #define MW_CHECK(name, cond) typedef char name[(cond) ? 1 : -1]
-MW_CHECK(readable_is_1, MW_READABLE == 0x1u);
-MW_CHECK(writable_is_2, MW_WRITABLE == 0x2u);
-MW_CHECK(priority_is_4, MW_PRIORITY == 0x4u);
-MW_CHECK(ev_readable_is_1, MW_EV_READABLE == 0x01u);
-MW_CHECK(ev_writable_is_2, MW_EV_WRITABLE == 0x02u);
-MW_CHECK(ev_priority_is_4, MW_EV_PRIORITY == 0x04u);
-MW_CHECK(ev_error_is_8, MW_EV_ERROR == 0x08u);
-MW_CHECK(ev_read_closed_is_16, MW_EV_READ_CLOSED == 0x10u);
-MW_CHECK(ev_write_closed_is_32, MW_EV_WRITE_CLOSED == 0x20u);
+MW_CHECK(readable_is_bit_16, MW_READABLE == 0x00010000u);
+MW_CHECK(writable_is_bit_17, MW_WRITABLE == 0x00020000u);
+MW_CHECK(priority_is_bit_18, MW_PRIORITY == 0x00040000u);
+MW_CHECK(ev_readable_is_bit_16, MW_EV_READABLE == 0x00010000u);
+MW_CHECK(ev_writable_is_bit_17, MW_EV_WRITABLE == 0x00020000u);
+MW_CHECK(ev_priority_is_bit_18, MW_EV_PRIORITY == 0x00040000u);
+MW_CHECK(ev_error_is_bit_19, MW_EV_ERROR == 0x00080000u);
+MW_CHECK(ev_read_closed_is_bit_20, MW_EV_READ_CLOSED == 0x00100000u);
+MW_CHECK(ev_write_closed_is_bit_21, MW_EV_WRITE_CLOSED == 0x00200000u);
 MW_CHECK(token_is_uintptr, sizeof(mw_token) == sizeof(uintptr_t)
                            && (mw_token)-1 > 0);
 MW_CHECK(flags_are_32_bits, sizeof(((struct mw_event *)0)->flags) == 4);

@@ -50,6 +50,7 @@ MW_TESTS_C = \
 	t/register-while-waiting \
 	t/register-socket-error \
 	t/register-fail-unchanged \
+	t/register-poll-constants \
 	t/wait-timeout \
 	t/fd-flags \
 	t/poll-fd \
@@ -60,7 +61,9 @@ MW_TESTS_C = \
 	t/fork-lock-held \
 	t/register-number-reuse \
 	t/wait-zero-stale \
-	t/wake-merge-failing
+	t/wake-merge-failing \
+	t/wait-one-thread \
+	t/wake-visibility
 
 MW_TESTS_SH = \
 	t/header.sh \

@@ -14,7 +14,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -223,6 +226,40 @@ main(void)
           "a NULL poll is reported before a closed fd");
     CHECK(mw_poll_deregister(p, closed_fd), -ENOENT,
           "a closed fd whose registration failed is not registered");
+
+    /* Closed while registered, and its number given to another
+     * descriptor of the caller's (mw_poll_register(3), "Closed without
+     * deregistering"). */
+    {
+        const char *be = mw_backend();
+        bool by_number = strncmp(be, "poll+", 5) == 0
+                         || (strncmp(be, "kqueue+", 7) == 0
+                             && !getenv("MW_TEST_LIBKQUEUE"));
+        int old[2], fresh[2];
+
+        util_pipe(old);
+        CHECK(mw_poll_register(p, old[0], 5, MW_READABLE), 0,
+              "a descriptor to close while registered is registered");
+        util_close(old[0]);
+        util_pipe(fresh);
+        if (fresh[0] != old[0])
+            bail_out("the new pipe did not get the closed number");
+        CHECK(mw_poll_register(p, fresh[0], 6, MW_READABLE), -EEXIST,
+              "registering the number's new descriptor is -EEXIST");
+        CHECK(mw_poll_reregister(p, fresh[0], 6, MW_READABLE),
+              by_number ? 0 : -EBADF,
+              "reregistering it is %s on %s", by_number ? "0" : "-EBADF", be);
+        CHECK(mw_poll_deregister(p, fresh[0]), 0,
+              "deregistering the number is 0");
+        CHECK(mw_poll_deregister(p, fresh[0]), -ENOENT,
+              "and -ENOENT a second time");
+        CHECK(mw_poll_register(p, fresh[0], 7, MW_READABLE), 0,
+              "the new descriptor can then be registered");
+        CHECK(mw_poll_deregister(p, fresh[0]), 0, "and deregistered");
+        util_close(old[1]);
+        util_close(fresh[0]);
+        util_close(fresh[1]);
+    }
 
     /* ---- destructors ---- */
     errno = ERRNO_MARK;

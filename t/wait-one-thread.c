@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (mw_poll_wait(3)): mw_poll_wait runs on one thread at a time
+ * for a given poll.  A second thread that calls it while another is
+ * inside gets -EBUSY at once, whatever its timeout (a negative one too),
+ * and errno is left alone; the first wait is not disturbed and still gets
+ * the event; once it has returned, another thread may wait.  Registration
+ * and waker calls from the second thread stay allowed meanwhile.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+
+#define T_WAKER 7
+#define T_PIPE 8
+
+static mw_poll *the_poll;
+static atomic_int first_rc = -1;
+static struct mw_event first_ev;
+
+static void *
+first_waiter(void *arg)
+{
+    struct mw_event ev[4];
+    int n;
+
+    (void)arg;
+    /* The main thread's own timeout-0 waits, which look for this one,
+     * may turn it away at first. */
+    do
+        n = mw_poll_wait(the_poll, ev, 4, -1);
+    while (n == -EBUSY);
+    if (n > 0)
+        first_ev = ev[0];
+    atomic_store(&first_rc, n);
+    return NULL;
+}
+
+int
+main(void)
+{
+    static const int timeouts[] = { 0, 50, -1, -1000 };
+    struct mw_event ev[4];
+    mw_waker *w;
+    pthread_t t;
+    int fds[2], rc = 0;
+    int64_t end;
+
+    tap_watchdog(60);
+    if (mw_poll_new(&the_poll) != 0 || mw_waker_new(&w, the_poll, T_WAKER))
+        bail_out("cannot create a poll and a waker");
+
+    util_thread_start(&t, first_waiter, NULL);
+    /* The first thread is inside once a wait here says so: until then a
+     * timeout-0 wait finds nothing and returns 0. */
+    end = util_now_ms() + UTIL_LONG_MS;
+    do
+        rc = mw_poll_wait(the_poll, ev, 4, 0);
+    while (rc == 0 && util_now_ms() < end);
+    is_errno(rc, -EBUSY, "a timeout-0 wait while another thread waits is "
+             "-EBUSY");
+
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        errno = EDOM;
+        is_errno(mw_poll_wait(the_poll, ev, 4, timeouts[i]), -EBUSY,
+                 "a second waiter with timeout %d gets -EBUSY at once",
+                 timeouts[i]);
+        is_int(errno, EDOM, "and errno is left alone");
+    }
+
+    /* The second thread may still register and wake. */
+    util_pipe(fds);
+    is_errno(mw_poll_register(the_poll, fds[0], T_PIPE, MW_READABLE), 0,
+             "registering from the second thread works meanwhile");
+    is_errno(mw_waker_wake(w), 0, "so does waking");
+    util_thread_join(t);
+    is_int(atomic_load(&first_rc), 1, "the first wait was not disturbed: "
+           "it returns one event");
+    is_int(first_ev.token, T_WAKER, "the waker's");
+
+    util_write_byte(fds[1]);
+    is_int(util_wait_token(the_poll, T_PIPE, UTIL_LONG_MS, NULL, NULL), 1,
+           "once it has returned, this thread may wait, and gets the pipe");
+
+    mw_poll_deregister(the_poll, fds[0]);
+    util_close(fds[0]);
+    util_close(fds[1]);
+    mw_waker_free(w);
+    mw_poll_free(the_poll);
+    return done_testing();
+}
