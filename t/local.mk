@@ -69,7 +69,8 @@ MW_TESTS_SH = \
 	t/header.sh \
 	t/example.sh \
 	t/exports.sh \
-	t/man-lint.sh
+	t/man-lint.sh \
+	t/pkg-config.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
 # It wraps the backend's wait call and forwards it with dlsym(RTLD_NEXT).
@@ -84,6 +85,8 @@ t_fork_poll_spin_LDADD = $(LDADD) $(DLOPEN_LIBS)
 t_fork_lock_held_LDADD = $(LDADD) $(DLOPEN_LIBS)
 t_wake_merge_failing_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
+# t/pkg-config.sh asks the pkg-config configure found about miowake.pc.
+AM_TESTS_ENVIRONMENT += PKG_CONFIG='$(PKG_CONFIG)'; export PKG_CONFIG;
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
 # `make check-valgrind` (Makefile.am) runs all of this under valgrind and
