@@ -59,11 +59,17 @@ main(void)
 
     util_thread_start(&t, first_waiter, NULL);
     /* The first thread is inside once a wait here says so: until then a
-     * timeout-0 wait finds nothing and returns 0. */
+     * timeout-0 wait finds nothing and returns 0.  The pause between
+     * tries leaves the first thread the time to get in (valgrind runs
+     * one thread at a time, and a loop without it could keep the first
+     * one turned away). */
     end = util_now_ms() + UTIL_LONG_MS;
-    do
+    for (;;) {
         rc = mw_poll_wait(the_poll, ev, 4, 0);
-    while (rc == 0 && util_now_ms() < end);
+        if (rc != 0 || util_now_ms() >= end)
+            break;
+        util_sleep_ms(2);
+    }
     is_errno(rc, -EBUSY, "a timeout-0 wait while another thread waits is "
              "-EBUSY");
 
