@@ -123,6 +123,15 @@ mw__errno_restore(int saved)
 /* close() that keeps errno and ignores EINTR (the descriptor is gone). */
 void mw__close(int fd);
 
+/* ---- array growth (array.c), for the core and the mechanism files ---- */
+
+/* Make *array, *len entries of elem bytes each, hold at least need
+ * entries: from first entries (when *len is 0), double *len until it
+ * does.  The new entries are zeroed.  -ENOMEM, with *array and *len as
+ * they were, when realloc() fails or the size would not fit a size_t. */
+int  mw__array_grow(void **array, size_t *len, size_t elem, size_t need,
+                    size_t first);
+
 /* ---- cookies ----
  * Backends never see tokens.  They tag each kernel registration with a
  * cookie and report the cookie back; the core turns it into the caller's

@@ -126,31 +126,6 @@ check_args(const mw_poll *poll, int fd, unsigned interest)
     return 0;
 }
 
-/* Grow an array of elem-sized entries so that index idx exists; the new
- * entries are zeroed.  Called with the lock held. */
-static int
-grow(void **array, size_t *len, size_t elem, size_t idx)
-{
-    size_t n = *len ? *len : 16;
-    unsigned char *p;
-
-    if (idx < *len)
-        return 0;
-    while (n <= idx) {
-        if (n > SIZE_MAX / 2 / elem)
-            return -ENOMEM;
-        n *= 2;
-    }
-    p = realloc(*array, n * elem);
-    if (!p)
-        return -ENOMEM;
-    for (size_t i = *len * elem; i < n * elem; i++)
-        p[i] = 0;
-    *array = p;
-    *len = n;
-    return 0;
-}
-
 MW_EXPORT int
 mw_poll_new(mw_poll **out)
 {
@@ -232,8 +207,8 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
                         interest, 0);
     if (rc < 0)
         goto out;
-    rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
-              (size_t)fd);
+    rc = mw__array_grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
+                        (size_t)fd + 1, 16);
     if (rc < 0) {
         (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
                              0, interest);
@@ -465,13 +440,13 @@ mw__poll_attach(mw_poll *poll, mw_waker *w, struct mw__wake *wk,
     if (id > WAKER_ID_MAX)
         rc = -ENOMEM;
     else
-        rc = grow((void **)&poll->wakers, &poll->nwakers,
-                  sizeof(*poll->wakers), id);
+        rc = mw__array_grow((void **)&poll->wakers, &poll->nwakers,
+                            sizeof(*poll->wakers), id + 1, 16);
     /* The descriptor's slot marks it as the waker's, so that registering
      * it is -EEXIST on every backend: a kqueue would take it over. */
     if (rc == 0 && fd >= 0)
-        rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
-                  (size_t)fd);
+        rc = mw__array_grow((void **)&poll->fds, &poll->nfds,
+                            sizeof(*poll->fds), (size_t)fd + 1, 16);
     if (rc < 0)
         goto out;
     if (fd >= 0)

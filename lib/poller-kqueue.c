@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/types.h>
 #include <sys/event.h>
 #include <sys/stat.h>
@@ -223,27 +222,16 @@ note_file(struct mw__poller *p, int fd)
 {
     struct registered_file *f;
     struct stat st;
+    int rc;
 
     if (!MW_KQUEUE_EMULATED)
         return 0;
     if (fstat(fd, &st) < 0)
         return -errno;
-    if ((size_t)fd >= p->nfiles) {
-        size_t n = p->nfiles ? p->nfiles : 64;
-        struct registered_file *files;
-
-        while (n <= (size_t)fd) {
-            if (n > SIZE_MAX / 2 / sizeof(*files))
-                return -ENOMEM;
-            n *= 2;
-        }
-        files = realloc(p->files, n * sizeof(*files));
-        if (!files)
-            return -ENOMEM;
-        memset(files + p->nfiles, 0, (n - p->nfiles) * sizeof(*files));
-        p->files = files;
-        p->nfiles = n;
-    }
+    rc = mw__array_grow((void **)&p->files, &p->nfiles, sizeof(*p->files),
+                        (size_t)fd + 1, 64);
+    if (rc < 0)
+        return rc;
     f = &p->files[fd];
     if (f->left)
         (void)delete_filters(p, fd, f->left);
