@@ -3,6 +3,9 @@
  * The one internal header: the seam between the portable core (poll.c,
  * waker.c, version.c) and the mechanism files.  Exactly one poller-*.c and
  * one waker-*.c are linked, chosen by configure; the core never names one.
+ * Calls cross the seam one way, from the core to the mechanisms; both
+ * sides may call the shared helpers (fd.c, array.c).  The core's own
+ * structs are in core.h, which only poll.c and waker.c include.
  *
  * Valid pairs: epoll+eventfd, epoll+pipe, kqueue+user, kqueue+pipe,
  * poll+pipe.  The pipe waker works with any poller because it only
@@ -207,23 +210,5 @@ void mw__kqueue_unref(struct mw__poller *p, bool in_child);
 int  mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
                        unsigned short flags, unsigned int fflags,
                        mw_token cookie);
-
-/* ---- core services for mw_poll (poll.c) used by waker.c ---- */
-
-/* Give w a slot and a cookie, and arm wk under it, all under the poll's
- * lock; events for the cookie are dropped again after mw__poll_detach().
- * fd is the waker's own registered descriptor, or -1. */
-int  mw__poll_attach(mw_poll *poll, mw_waker *w, struct mw__wake *wk,
-                     mw_token *cookie);
-void mw__poll_detach(mw_poll *poll, mw_token cookie, int fd);
-struct mw__poller *mw__poll_poller(mw_poll *poll);
-
-/* ---- core services for mw_waker (waker.c) used by poll.c ---- */
-
-/* The wait handed out w's event: consume and clear its pending flag. */
-void mw__waker_collected(mw_waker *w);
-mw_token mw__waker_token(const mw_waker *w);
-/* poll is being freed: w keeps working but no longer refers to it. */
-void mw__waker_orphan(mw_waker *w);
 
 #endif /* MW_INTERNAL_H */
