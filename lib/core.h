@@ -97,11 +97,11 @@ struct mw_waker {
      * wake is lost is argued in waker.c, whose steps (1)-(3) and (a)-(e)
      * the code cites.
      *
-     * The signalling half of a wake reads `wake` next, so it follows the
+     * The signalling half of a wake reads `kobj` next, so it follows the
      * flag; the rest is read only under the poll's lock or on free.
      */
     alignas(64) atomic_int pending;
-    struct mw__wake *wake;      /* the kernel object (waker-*.c) */
+    struct mw__waker *kobj;     /* the kernel object (waker-*.c) */
     mw_token token;             /* the caller's, handed out by deliver() */
     mw_token cookie;            /* names the slot and its generation */
     mw_poll *poll;              /* NULL once mw_poll_free() has run */

@@ -12,9 +12,9 @@
  * registers a descriptor through mw__poller_ctl(); "user" needs kqueue.
  *
  * Who calls what:
- *   - mw__wake_signal() runs on any thread and in signal handlers: it must
+ *   - mw__waker_signal() runs on any thread and in signal handlers: it must
  *     be async-signal-safe (no locks, no allocation) and keep errno.
- *   - mw__poller_wait() and mw__wake_consume() run only on the thread in
+ *   - mw__poller_wait() and mw__waker_consume() run only on the thread in
  *     mw_poll_wait(), one at a time per poll.
  *   - the *_close() functions run with in_child set in a fork() child of
  *     the process that made the object: another thread of the parent may
@@ -178,37 +178,41 @@ int  mw__poller_fd(const struct mw__poller *p);
 
 /* ---- waker: implemented by exactly one waker-*.c ---- */
 
-struct mw__wake;
+struct mw__waker;
 
 /* Create the kernel object, not yet registered: the core first learns its
- * descriptor (mw__wake_fd) so that it can release a stale registration
- * of that number, then calls mw__wake_arm() under its lock. */
-int  mw__wake_open(struct mw__wake **out, struct mw__poller *p);
+ * descriptor (mw__waker_fd) so that it can release a stale registration
+ * of that number, then calls mw__waker_arm() under its lock. */
+int  mw__waker_open(struct mw__waker **out, struct mw__poller *p);
 /* Register the object with p under cookie, readable and edge-triggered
  * where the poller offers it. */
-int  mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie);
+int  mw__waker_arm(struct mw__waker *wk, struct mw__poller *p,
+                   mw_token cookie);
 /* Make the registered object readable.  Async-signal-safe; keeps errno.
  * Called only when the core's pending flag went 0 -> 1. */
-int  mw__wake_signal(struct mw__wake *wk);
+int  mw__waker_signal(struct mw__waker *wk);
 /* The wait collected this waker's event: consume what the kernel object
  * holds so that the next signal makes a fresh edge.  Runs before the core
  * clears the pending flag. */
-void mw__wake_consume(struct mw__wake *wk);
+void mw__waker_consume(struct mw__waker *wk);
 /* Release everything.  The core has already taken the descriptor out of
  * the poller's user-space state (mw__poller_forget) if the poll lives. */
-void mw__wake_close(struct mw__wake *wk, bool in_child);
+void mw__waker_close(struct mw__waker *wk, bool in_child);
 /* The descriptor the waker registered with the poller, or -1 if it has
  * none (EVFILT_USER): the core keeps callers from registering it. */
-int  mw__wake_fd(const struct mw__wake *wk);
+int  mw__waker_fd(const struct mw__waker *wk);
 
 /* ---- kqueue poller services for the EVFILT_USER waker (waker-user.c) ----
- * The kqueue is reference-counted so that a waker keeps it open after its
- * poll is freed.  mw__kqueue_change() applies one kevent change. */
+ * Defined by poller-kqueue.c, so named mw__poller_ like everything a
+ * poller-*.c defines; only waker-user.c calls them, which configure links
+ * with the kqueue poller alone.  The kqueue is reference-counted so that
+ * a waker keeps it open after its poll is freed.
+ * mw__poller_kqueue_change() applies one kevent change. */
 
-struct mw__poller *mw__kqueue_ref(struct mw__poller *p);
-void mw__kqueue_unref(struct mw__poller *p, bool in_child);
-int  mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
-                       unsigned short flags, unsigned int fflags,
-                       mw_token cookie);
+struct mw__poller *mw__poller_kqueue_ref(struct mw__poller *p);
+void mw__poller_kqueue_unref(struct mw__poller *p, bool in_child);
+int  mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
+                              short filter, unsigned short flags,
+                              unsigned int fflags, mw_token cookie);
 
 #endif /* MW_INTERNAL_H */

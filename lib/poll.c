@@ -240,7 +240,7 @@ deliver(mw_poll *poll, struct mw_event *ev, int n)
                 continue;
             /* (b), (c) and (d) of the argument in waker.c, in that order:
              * empty the kernel object, then clear the flag. */
-            mw__wake_consume(w->wake);
+            mw__waker_consume(w->kobj);
             mw__pending_clear(&w->pending);
             ev[kept].token = w->token;
             ev[kept].flags = MW_EV_READABLE;

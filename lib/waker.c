@@ -63,7 +63,7 @@ static int
 attach(mw_waker *w)
 {
     mw_poll *poll = w->poll;
-    int fd = mw__wake_fd(w->wake);
+    int fd = mw__waker_fd(w->kobj);
     mw_token gen, c;
     size_t id;
     int rc;
@@ -88,7 +88,7 @@ attach(mw_waker *w)
         release_stale(poll, fd);
     gen = (poll->wakers[id].gen + 1) & WAKER_GEN_MAX;
     c = MW__COOKIE_WAKER | gen << WAKER_GEN_SHIFT | (mw_token)id;
-    rc = mw__wake_arm(w->wake, poll->poller, c);
+    rc = mw__waker_arm(w->kobj, poll->poller, c);
     if (rc < 0)
         goto out;
     poll->wakers[id].gen = gen;
@@ -106,7 +106,7 @@ static void
 detach(mw_waker *w)
 {
     mw_poll *poll = w->poll;
-    int fd = mw__wake_fd(w->wake);
+    int fd = mw__waker_fd(w->kobj);
 
     pthread_mutex_lock(&poll->lock);
     if (fd >= 0) {
@@ -141,7 +141,7 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
     w->token = token;
     w->poll = poll;
     w->pid = getpid();
-    rc = mw__wake_open(&w->wake, poll->poller);
+    rc = mw__waker_open(&w->kobj, poll->poller);
     if (rc < 0)
         goto fail_free;
     rc = attach(w);
@@ -152,7 +152,7 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
     return 0;
 
 fail_close:
-    mw__wake_close(w->wake, false);
+    mw__waker_close(w->kobj, false);
 fail_free:
     free(w);
     mw__errno_restore(saved);
@@ -175,7 +175,7 @@ wake_signal(mw_waker *waker)
     if (atomic_exchange_explicit(&waker->pending, 1, memory_order_acq_rel))
         return 0;
     saved = errno;
-    rc = mw__wake_signal(waker->wake);
+    rc = mw__waker_signal(waker->kobj);
     /* No event is coming for a failed signal: unset the flag, or every
      * later wake would merge into nothing. */
     if (rc < 0)
@@ -210,7 +210,7 @@ mw_waker_free(mw_waker *waker)
     /* After detach the wait can no longer reach this waker. */
     if (waker->poll && !in_child)
         detach(waker);
-    mw__wake_close(waker->wake, in_child);
+    mw__waker_close(waker->kobj, in_child);
     free(waker);
     mw__errno_restore(saved);
 }
