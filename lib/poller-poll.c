@@ -5,8 +5,8 @@
  * set, so the set lives here: a master array changed by registration
  * calls under a mutex, and a snapshot the waiting thread passes to poll()
  * without holding it.  A registration made while a wait blocks writes a
- * byte to a private interrupt pipe (never a waker's: mio issue 1874 lost
- * wakes when the registering thread consumed a waker's byte), so the wait
+ * byte to a private interrupt pipe (never a waker's: a registering thread
+ * that consumed a waker's byte would lose that wake), so the wait
  * returns, takes a fresh snapshot and goes on with what is left of the
  * timeout (the core recomputes it).  poll(2) is level-triggered: readiness
  * is reported again while it lasts, which the contract allows.  There is

@@ -68,7 +68,8 @@ mw__waker_consume(struct mw__waker *wk)
 void
 mw__waker_close(struct mw__waker *wk, bool in_child)
 {
-    /* The kernel's sets forget the read end when it closes. */
+    /* An epoll set and a BSD kqueue forget the read end when it closes;
+     * the poll(2) and libkqueue sets were told by mw__poller_forget(). */
     (void)in_child;
     mw__close(wk->rfd);
     mw__close(wk->wfd);

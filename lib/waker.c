@@ -163,7 +163,9 @@ fail_free:
  * function called once is otherwise inlined back) so that the pending
  * path in mw_waker_wake() needs no stack frame: inlined, its callee-saved
  * registers are pushed before the fence on every wake: 15 instructions
- * instead of 9, and a fifth more time (doc/PERFORMANCE.md). */
+ * instead of 9, and a fifth more time.  Measured (doc/PERFORMANCE.md has
+ * the figures); not to be copied to other functions without the same
+ * measurement. */
 MW__NOINLINE static int
 wake_signal(mw_waker *waker)
 {
@@ -174,6 +176,7 @@ wake_signal(mw_waker *waker)
      * loses the race merges into that signal. */
     if (atomic_exchange_explicit(&waker->pending, 1, memory_order_acq_rel))
         return 0;
+    /* The backend's system call may change errno: keep the caller's. */
     saved = errno;
     rc = mw__waker_signal(waker->kobj);
     /* No event is coming for a failed signal: unset the flag, or every
