@@ -3,23 +3,36 @@
  * The one internal header: the seam between the portable core (poll.c,
  * waker.c, version.c) and the mechanism files.  Exactly one poller-*.c and
  * one waker-*.c are linked, chosen by configure; the core never names one.
+ * Calls cross the seam one way, from the core to the mechanisms; both
+ * sides may call the shared helpers (fd.c, array.c), and a waker-*.c
+ * calls the poller's functions to register its object, never the other
+ * way round.  The core's own structs are in core.h, which only poll.c
+ * and waker.c include.
  *
  * Valid pairs: epoll+eventfd, epoll+pipe, kqueue+user, kqueue+pipe,
  * poll+pipe.  The pipe waker works with any poller because it only
  * registers a descriptor through mw__poller_ctl(); "user" needs kqueue.
  *
  * Who calls what:
- *   - mw__wake_signal() runs on any thread and in signal handlers: it must
- *     be async-signal-safe (no locks, no allocation) and keep errno.
- *   - mw__poller_wait() and mw__wake_consume() run only on the thread in
+ *   - mw__waker_signal() runs on any thread and in signal handlers: it must
+ *     be async-signal-safe (no locks, no allocation).
+ *   - mw__poller_wait() and mw__waker_consume() run only on the thread in
  *     mw_poll_wait(), one at a time per poll.
+ *   - mw__poller_ctl(), mw__poller_forget() and mw__waker_arm() run on any
+ *     thread with the poll's lock held (struct mw_poll, core.h), possibly
+ *     while another thread is in mw__poller_wait().
+ *   - the *_open() and *_close() functions run without that lock, on an
+ *     object no other thread uses yet or any more; the *_fd() functions
+ *     run on any thread at any time and only read what *_open() set.
  *   - the *_close() functions run with in_child set in a fork() child of
  *     the process that made the object: another thread of the parent may
  *     have held any lock at the fork, and the kernel objects may be shared
  *     with the parent, so they then only close what the child inherited
  *     and free memory.
- *   - everything else runs on any thread, serialised by the core's lock
- *     for one poll, possibly while another thread is in mw__poller_wait().
+ *   - none of them needs to keep errno but mw__poller_fd(), which must not
+ *     set it (mw_poll_fd() calls it bare): the core's other public
+ *     functions save errno on entry and put it back on return (for
+ *     mw__waker_signal(), its one caller, wake_signal() in waker.c, does).
  */
 #ifndef MW_INTERNAL_H
 #define MW_INTERNAL_H
@@ -34,7 +47,11 @@
 
 #include <miowake.h>
 
-/* ---- code generation helpers ---- */
+/* ---- code generation helpers ----
+ * MW__NOINLINE, the locked-add fence below and MW_NOPLT in <miowake.h>
+ * were each measured on the pending path of mw_waker_wake() (figures and
+ * method in doc/PERFORMANCE.md).  Do not copy them to other code, or
+ * change them, without the same measurement: they pay off only there. */
 
 #if defined(__GNUC__) || defined(__clang__)
 # define MW__NOINLINE __attribute__((noinline))
@@ -46,7 +63,8 @@
  * fence.  On x86-64 it is written as the locked add of zero below the
  * stack pointer that gcc emits for atomic_thread_fence(seq_cst) and that
  * Linux's smp_mb() is; clang (14 at least) emits mfence instead, which
- * costs about six times as much on AMD EPYC (doc/PERFORMANCE.md).  Both
+ * costs about six times as much on AMD EPYC (measured: doc/PERFORMANCE.md,
+ * not to be copied without measuring the same way).  Both
  * order all ordinary memory accesses; adding zero leaves the red zone's
  * bytes as they were.  ThreadSanitizer understands only the C11 fence,
  * so a TSan build keeps it. */
@@ -123,13 +141,22 @@ mw__errno_restore(int saved)
 /* close() that keeps errno and ignores EINTR (the descriptor is gone). */
 void mw__close(int fd);
 
+/* ---- array growth (array.c), for the core and the mechanism files ---- */
+
+/* Make *array, *len entries of elem bytes each, hold at least need
+ * entries: from first entries (when *len is 0), double *len until it
+ * does.  The new entries are zeroed.  -ENOMEM, with *array and *len as
+ * they were, when realloc() fails or the size would not fit a size_t. */
+int  mw__array_grow(void **array, size_t *len, size_t elem, size_t need,
+                    size_t first);
+
 /* ---- cookies ----
  * Backends never see tokens.  They tag each kernel registration with a
  * cookie and report the cookie back; the core turns it into the caller's
  * token under its lock, which is what lets a registration or a waker go
  * away while a wait is running.  A descriptor's cookie is its number
  * (below 2^31); a waker's has MW__COOKIE_WAKER set, and its slot index
- * and the slot's generation below and above it (poll.c).
+ * and the slot's generation below and above it (core.h).
  * Both fit in a uintptr_t, so a backend writes cookies straight into the
  * caller's mw_event array and the core rewrites them in place. */
 #define MW__COOKIE_WAKER ((mw_token)1 << 31)
@@ -141,21 +168,30 @@ struct mw__poller;
 enum mw__ctl { MW__CTL_ADD, MW__CTL_MOD, MW__CTL_DEL };
 
 int  mw__poller_open(struct mw__poller **out);
-/* Closes descriptors only: no EPOLL_CTL_DEL on a set a child may share. */
+/* Close the poller's descriptors and free it, with no EPOLL_CTL_DEL or
+ * EV_DELETE first on a set a child may share. */
 void mw__poller_close(struct mw__poller *p, bool in_child);
 /* ADD/MOD/DEL fd with its cookie.  interest (MW_READABLE...) is what fd
  * is to be watched for after the call, 0 for DEL; was is what it was
  * watched for before, 0 for ADD.  A kqueue keeps one knote per bit and
- * needs both to change all of them or none.  Errors the kernel reports
- * come back as -errno. */
+ * needs both to change all of them or none.  Errors come back as -errno:
+ * the kernel's, or the poller's own where it keeps the set itself
+ * (-EEXIST, -ENOENT, -ENOMEM from the poll(2) poller; -EBADF from the
+ * kqueue poller for a file libkqueue cannot see was closed). */
 int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                     mw_token cookie, unsigned interest, unsigned was);
-/* A descriptor of a waker is about to be closed: drop any user-space state
- * for it without touching the kernel's set (closing removes it there). */
+/* A descriptor of a waker is about to be closed: drop what the poller
+ * holds for it that the close would not drop by itself.  Where closing
+ * removes it from the kernel's set (epoll) there is nothing to do; the
+ * poll(2) poller removes its entry from its own set; the kqueue poller
+ * deletes the EVFILT_READ knote, which libkqueue would keep.  Not called
+ * in a fork() child, nor once the poll is freed; errors are ignored. */
 void mw__poller_forget(struct mw__poller *p, int fd);
 /* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
- * into ev and return their count, 0 on timeout (never for a negative
- * timeout), or -errno (-EINTR when a signal handler ran).  One call
+ * into ev and return their count, or -errno (-EINTR when a signal handler
+ * ran).  0 is a timeout, or, whatever the timeout, a wake-up of the
+ * poller's own (the poll(2) poller's, when a registration changed its
+ * set): the core then waits again for what is left of it.  One call
  * fetches at most mw__poller_batch events; fewer than it could fetch
  * means that nothing else was ready. */
 extern const size_t mw__poller_batch;
@@ -166,55 +202,47 @@ int  mw__poller_fd(const struct mw__poller *p);
 
 /* ---- waker: implemented by exactly one waker-*.c ---- */
 
-struct mw__wake;
+struct mw__waker;
 
 /* Create the kernel object, not yet registered: the core first learns its
- * descriptor (mw__wake_fd) so that it can release a stale registration
- * of that number, then calls mw__wake_arm() under its lock. */
-int  mw__wake_open(struct mw__wake **out, struct mw__poller *p);
-/* Register the object with p under cookie, readable and edge-triggered
- * where the poller offers it. */
-int  mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie);
-/* Make the registered object readable.  Async-signal-safe; keeps errno.
- * Called only when the core's pending flag went 0 -> 1. */
-int  mw__wake_signal(struct mw__wake *wk);
+ * descriptor (mw__waker_fd) so that it can release a stale registration
+ * of that number, then calls mw__waker_arm() under its lock. */
+int  mw__waker_open(struct mw__waker **out, struct mw__poller *p);
+/* Register the object with p under cookie, for MW_READABLE: edge-
+ * triggered where the poller is (epoll, kqueue), level on poll(2). */
+int  mw__waker_arm(struct mw__waker *wk, struct mw__poller *p,
+                   mw_token cookie);
+/* Make the registered object readable.  Async-signal-safe (with the one
+ * exception of EVFILT_USER under libkqueue, whose kevent() takes locks:
+ * miowake(3)).  It may change errno; wake_signal() in waker.c puts it
+ * back.  Called only when the core's pending flag went 0 -> 1. */
+int  mw__waker_signal(struct mw__waker *wk);
 /* The wait collected this waker's event: consume what the kernel object
- * holds so that the next signal makes a fresh edge.  Runs before the core
- * clears the pending flag. */
-void mw__wake_consume(struct mw__wake *wk);
-/* Release everything.  The core has already taken the descriptor out of
- * the poller's user-space state (mw__poller_forget) if the poll lives. */
-void mw__wake_close(struct mw__wake *wk, bool in_child);
+ * holds so that the next signal makes a fresh edge: step (b) of the
+ * argument in waker.c, run by deliver() in poll.c with the poll's lock
+ * held, just before it clears the pending flag. */
+void mw__waker_consume(struct mw__waker *wk);
+/* Release everything.  Unless the poll has been freed or this is a fork()
+ * child, the core has already passed the descriptor to
+ * mw__poller_forget().  Also called when mw_waker_new() fails after
+ * mw__waker_open(): then the object is not registered. */
+void mw__waker_close(struct mw__waker *wk, bool in_child);
 /* The descriptor the waker registered with the poller, or -1 if it has
  * none (EVFILT_USER): the core keeps callers from registering it. */
-int  mw__wake_fd(const struct mw__wake *wk);
+int  mw__waker_fd(const struct mw__waker *wk);
 
 /* ---- kqueue poller services for the EVFILT_USER waker (waker-user.c) ----
- * The kqueue is reference-counted so that a waker keeps it open after its
- * poll is freed.  mw__kqueue_change() applies one kevent change. */
+ * Defined by poller-kqueue.c, so named mw__poller_ like everything a
+ * poller-*.c defines; only waker-user.c calls them, which configure links
+ * with the kqueue poller alone.  The kqueue is reference-counted
+ * (atomically: ref and unref run on any thread) so that a waker keeps it
+ * open after its poll is freed.  mw__poller_kqueue_change() applies one
+ * kevent change; it is also the EVFILT_USER waker's signal. */
 
-struct mw__poller *mw__kqueue_ref(struct mw__poller *p);
-void mw__kqueue_unref(struct mw__poller *p, bool in_child);
-int  mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
-                       unsigned short flags, unsigned int fflags,
-                       mw_token cookie);
-
-/* ---- core services for mw_poll (poll.c) used by waker.c ---- */
-
-/* Give w a slot and a cookie, and arm wk under it, all under the poll's
- * lock; events for the cookie are dropped again after mw__poll_detach().
- * fd is the waker's own registered descriptor, or -1. */
-int  mw__poll_attach(mw_poll *poll, mw_waker *w, struct mw__wake *wk,
-                     mw_token *cookie);
-void mw__poll_detach(mw_poll *poll, mw_token cookie, int fd);
-struct mw__poller *mw__poll_poller(mw_poll *poll);
-
-/* ---- core services for mw_waker (waker.c) used by poll.c ---- */
-
-/* The wait handed out w's event: consume and clear its pending flag. */
-void mw__waker_collected(mw_waker *w);
-mw_token mw__waker_token(const mw_waker *w);
-/* poll is being freed: w keeps working but no longer refers to it. */
-void mw__waker_orphan(mw_waker *w);
+struct mw__poller *mw__poller_kqueue_ref(struct mw__poller *p);
+void mw__poller_kqueue_unref(struct mw__poller *p, bool in_child);
+int  mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
+                              short filter, unsigned short flags,
+                              unsigned int fflags, mw_token cookie);
 
 #endif /* MW_INTERNAL_H */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The portable half of mw_poll: argument checks, errno preservation, and
- * the tables that turn the cookies a backend reports into the caller's
- * tokens.  Owning those tables here, rather than trusting the kernel's
+ * the tables (core.h) that turn the cookies a backend reports into the
+ * caller's tokens; waker.c takes and gives back a waker's slot in them,
+ * and deliver() here collects a waker's event straight from its struct.
+ * Owning those tables in the core, rather than trusting the kernel's
  * copy of a token, is what makes every backend agree on -EEXIST/-ENOENT,
  * lets a waker be recognised without stealing a bit from 64-bit tokens,
  * and lets a registration or waker vanish while another thread waits:
  * an event whose cookie no longer names a live entry is dropped.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,70 +21,6 @@
 #include <unistd.h>
 
 #define INTEREST_ALL (MW_READABLE | MW_WRITABLE | MW_PRIORITY)
-
-struct fd_slot {
-    mw_token token;
-    unsigned interest;
-    bool registered;            /* by the caller */
-    bool waker;                 /* a waker's own descriptor: not the caller's */
-};
-
-struct mw_poll {
-    struct mw__poller *poller;
-    pid_t pid;                  /* of the process that made it (fork) */
-    /* A thread is inside mw_poll_wait(): a second one gets -EBUSY rather
-     * than a share of the events, which it could not tell from its own. */
-    atomic_bool waiting;
-    /*
-     * Guards the tables below.  Registration calls hold it across their
-     * kernel call so the table and the kernel's set change together; the
-     * wait takes it only to translate a batch, never while it blocks.
-     */
-    pthread_mutex_t lock;
-    struct fd_slot *fds;        /* indexed by descriptor number */
-    size_t nfds;
-    struct waker_slot *wakers;  /* indexed by the waker's cookie */
-    size_t nwakers;
-};
-
-/*
- * A waker's place in the poll.  A slot is reused by the next waker, and an
- * event the wait has already fetched from the kernel may belong to the
- * waker that held it before, freed meanwhile: the generation, counted per
- * slot and carried in the cookie, tells the two apart, so that such an
- * event is dropped instead of being handed out in the new waker's name.
- *
- * A waker's cookie is MW__COOKIE_WAKER | generation << WAKER_GEN_SHIFT |
- * slot index: the generation takes bits 32-63 where mw_token has them,
- * else bits 16-30, which caps a 32-bit poll at 65,536 wakers and makes an
- * event outlive 32,768 reuses of its slot before it could be mistaken.
- */
-struct waker_slot {
-    mw_waker *waker;            /* NULL when free */
-    mw_token gen;
-};
-
-#if UINTPTR_MAX > 0xFFFFFFFFu
-# define WAKER_GEN_SHIFT 32
-# define WAKER_GEN_MAX ((mw_token)0xFFFFFFFFu)
-# define WAKER_ID_MAX ((size_t)MW__COOKIE_WAKER - 1)
-#else
-# define WAKER_GEN_SHIFT 16
-# define WAKER_GEN_MAX ((mw_token)0x7FFFu)
-# define WAKER_ID_MAX ((size_t)0xFFFFu)
-#endif
-
-static size_t
-waker_id(mw_token cookie)
-{
-    return (size_t)(cookie & WAKER_ID_MAX);
-}
-
-static mw_token
-waker_gen(mw_token cookie)
-{
-    return (cookie >> WAKER_GEN_SHIFT) & WAKER_GEN_MAX;
-}
 
 /* The waker a cookie names, if it is still the one in its slot, else
  * NULL.  Lock held. */
@@ -123,31 +61,6 @@ check_args(const mw_poll *poll, int fd, unsigned interest)
         return -EBADF;
     if (interest == 0 || (interest & ~INTEREST_ALL))
         return -EINVAL;
-    return 0;
-}
-
-/* Grow an array of elem-sized entries so that index idx exists; the new
- * entries are zeroed.  Called with the lock held. */
-static int
-grow(void **array, size_t *len, size_t elem, size_t idx)
-{
-    size_t n = *len ? *len : 16;
-    unsigned char *p;
-
-    if (idx < *len)
-        return 0;
-    while (n <= idx) {
-        if (n > SIZE_MAX / 2 / elem)
-            return -ENOMEM;
-        n *= 2;
-    }
-    p = realloc(*array, n * elem);
-    if (!p)
-        return -ENOMEM;
-    for (size_t i = *len * elem; i < n * elem; i++)
-        p[i] = 0;
-    *array = p;
-    *len = n;
     return 0;
 }
 
@@ -198,7 +111,7 @@ mw_poll_free(mw_poll *poll)
         mw_waker *w = poll->wakers[i].waker;
 
         if (w)
-            mw__waker_orphan(w);
+            w->poll = NULL;
     }
     mw__poller_close(poll->poller, in_child);
     /* In a fork() child the lock may have been held by a thread of the
@@ -232,8 +145,8 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
                         interest, 0);
     if (rc < 0)
         goto out;
-    rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
-              (size_t)fd);
+    rc = mw__array_grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
+                        (size_t)fd + 1, 16);
     if (rc < 0) {
         (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
                              0, interest);
@@ -325,8 +238,11 @@ deliver(mw_poll *poll, struct mw_event *ev, int n)
 
             if (!w)
                 continue;
-            mw__waker_collected(w);
-            ev[kept].token = mw__waker_token(w);
+            /* (b), (c) and (d) of the argument in waker.c, in that order:
+             * empty the kernel object, then clear the flag. */
+            mw__waker_consume(w->kobj);
+            mw__pending_clear(&w->pending);
+            ev[kept].token = w->token;
             ev[kept].flags = MW_EV_READABLE;
         } else {
             const struct fd_slot *slot = slot_of(poll, (size_t)cookie);
@@ -421,86 +337,4 @@ mw_poll_fd(const mw_poll *poll)
     if (!poll)
         return -EINVAL;
     return mw__poller_fd(poll->poller);
-}
-
-struct mw__poller *
-mw__poll_poller(mw_poll *poll)
-{
-    return poll->poller;
-}
-
-/* A waker's new descriptor took the number of a descriptor the caller
- * closed while it was registered.  Release that registration before the
- * waker's goes into the kernel set under the number: the caller's later
- * calls on the number then get -ENOENT instead of reaching the waker, and
- * the poll(2) and libkqueue backends, which keep entries by number, drop
- * the old entry that would otherwise refuse or swallow the waker's.  The
- * kernel call fails harmlessly where the kernel forgot the old file at
- * its close (the waker's descriptor is not in the set yet).  Lock held. */
-static void
-release_stale(mw_poll *poll, int fd)
-{
-    struct fd_slot *slot = &poll->fds[fd];
-
-    if (!slot->registered)
-        return;
-    (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0,
-                         slot->interest);
-    slot->registered = false;
-}
-
-int
-mw__poll_attach(mw_poll *poll, mw_waker *w, struct mw__wake *wk,
-                mw_token *cookie)
-{
-    int fd = mw__wake_fd(wk);
-    mw_token gen, c;
-    size_t id;
-    int rc;
-
-    pthread_mutex_lock(&poll->lock);
-    id = 0;
-    while (id < poll->nwakers && poll->wakers[id].waker)
-        id++;
-    if (id > WAKER_ID_MAX)
-        rc = -ENOMEM;
-    else
-        rc = grow((void **)&poll->wakers, &poll->nwakers,
-                  sizeof(*poll->wakers), id);
-    /* The descriptor's slot marks it as the waker's, so that registering
-     * it is -EEXIST on every backend: a kqueue would take it over. */
-    if (rc == 0 && fd >= 0)
-        rc = grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
-                  (size_t)fd);
-    if (rc < 0)
-        goto out;
-    if (fd >= 0)
-        release_stale(poll, fd);
-    gen = (poll->wakers[id].gen + 1) & WAKER_GEN_MAX;
-    c = MW__COOKIE_WAKER | gen << WAKER_GEN_SHIFT | (mw_token)id;
-    rc = mw__wake_arm(wk, poll->poller, c);
-    if (rc < 0)
-        goto out;
-    poll->wakers[id].gen = gen;
-    poll->wakers[id].waker = w;
-    if (fd >= 0)
-        poll->fds[fd].waker = true;
-    *cookie = c;
-out:
-    pthread_mutex_unlock(&poll->lock);
-    return rc;
-}
-
-void
-mw__poll_detach(mw_poll *poll, mw_token cookie, int fd)
-{
-    pthread_mutex_lock(&poll->lock);
-    if (fd >= 0) {
-        poll->fds[fd].waker = false;
-        /* Under the lock, so that no wait takes a new snapshot of the
-         * poll(2) set that still has it once the slot is free. */
-        mw__poller_forget(poll->poller, fd);
-    }
-    poll->wakers[waker_id(cookie)].waker = NULL;
-    pthread_mutex_unlock(&poll->lock);
 }

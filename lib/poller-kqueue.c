@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/types.h>
 #include <sys/event.h>
 #include <sys/stat.h>
@@ -116,14 +115,14 @@ mw__poller_open(struct mw__poller **out)
 }
 
 struct mw__poller *
-mw__kqueue_ref(struct mw__poller *p)
+mw__poller_kqueue_ref(struct mw__poller *p)
 {
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     return p;
 }
 
 void
-mw__kqueue_unref(struct mw__poller *p, bool in_child)
+mw__poller_kqueue_unref(struct mw__poller *p, bool in_child)
 {
     /* acq_rel: the last owner must see every other owner's use before it
      * closes the descriptor. */
@@ -142,7 +141,7 @@ mw__kqueue_unref(struct mw__poller *p, bool in_child)
 void
 mw__poller_close(struct mw__poller *p, bool in_child)
 {
-    mw__kqueue_unref(p, in_child);
+    mw__poller_kqueue_unref(p, in_child);
 }
 
 /* Apply one change and report its own error: simpler to read than an
@@ -150,8 +149,9 @@ mw__poller_close(struct mw__poller *p, bool in_child)
  * of the EVFILT_USER waker: one kevent() with no result buffer, which
  * never blocks. */
 int
-mw__kqueue_change(struct mw__poller *p, uintptr_t ident, short filter,
-                  unsigned short flags, unsigned int fflags, mw_token cookie)
+mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
+                         short filter, unsigned short flags,
+                         unsigned int fflags, mw_token cookie)
 {
     struct kevent kev;
 
@@ -186,8 +186,8 @@ delete_filters(struct mw__poller *p, int fd, unsigned mask)
 
         if (!(mask & filters[i].interest) || filters[i].filter == 0)
             continue;
-        drc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                                EV_DELETE, 0, 0);
+        drc = mw__poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                                       EV_DELETE, 0, 0);
         if (drc < 0 && drc != -ENOENT && rc == 0)
             rc = drc;
     }
@@ -223,27 +223,16 @@ note_file(struct mw__poller *p, int fd)
 {
     struct registered_file *f;
     struct stat st;
+    int rc;
 
     if (!MW_KQUEUE_EMULATED)
         return 0;
     if (fstat(fd, &st) < 0)
         return -errno;
-    if ((size_t)fd >= p->nfiles) {
-        size_t n = p->nfiles ? p->nfiles : 64;
-        struct registered_file *files;
-
-        while (n <= (size_t)fd) {
-            if (n > SIZE_MAX / 2 / sizeof(*files))
-                return -ENOMEM;
-            n *= 2;
-        }
-        files = realloc(p->files, n * sizeof(*files));
-        if (!files)
-            return -ENOMEM;
-        memset(files + p->nfiles, 0, (n - p->nfiles) * sizeof(*files));
-        p->files = files;
-        p->nfiles = n;
-    }
+    rc = mw__array_grow((void **)&p->files, &p->nfiles, sizeof(*p->files),
+                        (size_t)fd + 1, 64);
+    if (rc < 0)
+        return rc;
     f = &p->files[fd];
     if (f->left)
         (void)delete_filters(p, fd, f->left);
@@ -285,8 +274,9 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     for (size_t i = 0; i < NFILTERS; i++) {
         if (!(interest & filters[i].interest))
             continue;
-        rc = mw__kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                               EV_ADD | EV_CLEAR, filters[i].fflags, cookie);
+        rc = mw__poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                                      EV_ADD | EV_CLEAR, filters[i].fflags,
+                                      cookie);
         if (rc < 0) {
             (void)delete_filters(p, fd, interest & ~was);
             return rc;
@@ -306,7 +296,8 @@ mw__poller_forget(struct mw__poller *p, int fd)
      * swallow the registration of the next descriptor with that number.
      * kqueues are not shared with a forked child on the BSDs, so deleting
      * here costs nothing there. */
-    (void)mw__kqueue_change(p, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0);
+    (void)mw__poller_kqueue_change(p, (uintptr_t)fd, EVFILT_READ, EV_DELETE,
+                                   0, 0);
 }
 
 static uint32_t

@@ -5,8 +5,8 @@
  * set, so the set lives here: a master array changed by registration
  * calls under a mutex, and a snapshot the waiting thread passes to poll()
  * without holding it.  A registration made while a wait blocks writes a
- * byte to a private interrupt pipe (never a waker's: mio issue 1874 lost
- * wakes when the registering thread consumed a waker's byte), so the wait
+ * byte to a private interrupt pipe (never a waker's: a registering thread
+ * that consumed a waker's byte would lose that wake), so the wait
  * returns, takes a fresh snapshot and goes on with what is left of the
  * timeout (the core recomputes it).  poll(2) is level-triggered: readiness
  * is reported again while it lasts, which the contract allows.  There is
@@ -52,28 +52,22 @@ struct mw__poller {
     size_t cursor;              /* where the next scan of snap starts */
 };
 
+/* Room for need entries in both arrays of s, which share one capacity:
+ * each grows from s->cap alike, and s->cap moves only when both have. */
 static int
 reserve(struct pollset *s, size_t need)
 {
-    size_t cap = s->cap ? s->cap : 16;
-    struct pollfd *fds;
-    mw_token *cookies;
+    size_t cap = s->cap;
+    int rc = mw__array_grow((void **)&s->fds, &cap, sizeof(*s->fds), need,
+                            16);
 
-    if (need <= s->cap)
-        return 0;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2 / sizeof(*fds))
-            return -ENOMEM;
-        cap *= 2;
-    }
-    fds = realloc(s->fds, cap * sizeof(*fds));
-    if (!fds)
-        return -ENOMEM;
-    s->fds = fds;
-    cookies = realloc(s->cookies, cap * sizeof(*cookies));
-    if (!cookies)
-        return -ENOMEM;
-    s->cookies = cookies;
+    if (rc < 0)
+        return rc;
+    cap = s->cap;
+    rc = mw__array_grow((void **)&s->cookies, &cap, sizeof(*s->cookies),
+                        need, 16);
+    if (rc < 0)
+        return rc;
     s->cap = cap;
     return 0;
 }
@@ -196,22 +190,10 @@ add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
 
     if (entry_of(p, fd))
         return -EEXIST;
-    if ((size_t)fd >= p->nindex) {
-        size_t n = p->nindex ? p->nindex : 64;
-        size_t *index;
-
-        while (n <= (size_t)fd) {
-            if (n > SIZE_MAX / 2 / sizeof(*index))
-                return -ENOMEM;
-            n *= 2;
-        }
-        index = realloc(p->index, n * sizeof(*index));
-        if (!index)
-            return -ENOMEM;
-        memset(index + p->nindex, 0, (n - p->nindex) * sizeof(*index));
-        p->index = index;
-        p->nindex = n;
-    }
+    rc = mw__array_grow((void **)&p->index, &p->nindex, sizeof(*p->index),
+                        (size_t)fd + 1, 64);
+    if (rc < 0)
+        return rc;
     rc = reserve(&p->set, i + 1);
     if (rc < 0)
         return rc;

@@ -6,8 +6,8 @@
  * is already non-zero, so with EPOLLET each signal is a fresh edge and the
  * wait never needs to read the counter: one system call per collected
  * event.  The counter can only approach its maximum (2^64 - 2) through
- * outside writes; then a write fails with EAGAIN, and signal() drains and
- * writes again, as mio does.
+ * outside writes; then a write fails with EAGAIN, and mw__waker_signal()
+ * drains and writes again, as mio does.
  */
 #include "internal.h"
 
@@ -16,15 +16,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-struct mw__wake {
+struct mw__waker {
     int efd;
 };
 
 
 int
-mw__wake_open(struct mw__wake **out, struct mw__poller *p)
+mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 {
-    struct mw__wake *wk = malloc(sizeof(*wk));
+    struct mw__waker *wk = malloc(sizeof(*wk));
 
     (void)p;
     if (!wk)
@@ -41,13 +41,13 @@ mw__wake_open(struct mw__wake **out, struct mw__poller *p)
 }
 
 int
-mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie)
+mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 {
     return mw__poller_ctl(p, MW__CTL_ADD, wk->efd, cookie, MW_READABLE, 0);
 }
 
 int
-mw__wake_signal(struct mw__wake *wk)
+mw__waker_signal(struct mw__waker *wk)
 {
     const uint64_t one = 1;
     uint64_t drained;
@@ -68,14 +68,14 @@ mw__wake_signal(struct mw__wake *wk)
 }
 
 void
-mw__wake_consume(struct mw__wake *wk)
+mw__waker_consume(struct mw__waker *wk)
 {
     /* Collecting the edge was the consumption; see the file comment. */
     (void)wk;
 }
 
 void
-mw__wake_close(struct mw__wake *wk, bool in_child)
+mw__waker_close(struct mw__waker *wk, bool in_child)
 {
     /* No EPOLL_CTL_DEL: the set may be shared with a forked child, and
      * closing the last reference removes the eventfd from it anyway. */
@@ -85,7 +85,7 @@ mw__wake_close(struct mw__wake *wk, bool in_child)
 }
 
 int
-mw__wake_fd(const struct mw__wake *wk)
+mw__waker_fd(const struct mw__waker *wk)
 {
     return wk->efd;
 }

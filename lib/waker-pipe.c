@@ -15,15 +15,15 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-struct mw__wake {
+struct mw__waker {
     int rfd;
     int wfd;
 };
 
 int
-mw__wake_open(struct mw__wake **out, struct mw__poller *p)
+mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 {
-    struct mw__wake *wk = malloc(sizeof(*wk));
+    struct mw__waker *wk = malloc(sizeof(*wk));
     int fds[2];
     int rc;
 
@@ -42,13 +42,13 @@ mw__wake_open(struct mw__wake **out, struct mw__poller *p)
 }
 
 int
-mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie)
+mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 {
     return mw__poller_ctl(p, MW__CTL_ADD, wk->rfd, cookie, MW_READABLE, 0);
 }
 
 int
-mw__wake_signal(struct mw__wake *wk)
+mw__waker_signal(struct mw__waker *wk)
 {
     for (;;) {
         if (write(wk->wfd, "", 1) == 1)
@@ -60,15 +60,16 @@ mw__wake_signal(struct mw__wake *wk)
 }
 
 void
-mw__wake_consume(struct mw__wake *wk)
+mw__waker_consume(struct mw__waker *wk)
 {
     mw__fd_drain(wk->rfd);
 }
 
 void
-mw__wake_close(struct mw__wake *wk, bool in_child)
+mw__waker_close(struct mw__waker *wk, bool in_child)
 {
-    /* The kernel's sets forget the read end when it closes. */
+    /* An epoll set and a BSD kqueue forget the read end when it closes;
+     * the poll(2) and libkqueue sets were told by mw__poller_forget(). */
     (void)in_child;
     mw__close(wk->rfd);
     mw__close(wk->wfd);
@@ -76,7 +77,7 @@ mw__wake_close(struct mw__wake *wk, bool in_child)
 }
 
 int
-mw__wake_fd(const struct mw__wake *wk)
+mw__waker_fd(const struct mw__waker *wk)
 {
     return wk->rfd;
 }

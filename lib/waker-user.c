@@ -19,8 +19,8 @@
 #include <sys/types.h>
 #include <sys/event.h>
 
-struct mw__wake {
-    struct mw__poller *kq;      /* a reference: the waker may outlive the poll */
+struct mw__waker {
+    struct mw__poller *kq;      /* a reference: it may outlive the poll */
     uintptr_t ident;
     mw_token cookie;
 };
@@ -31,56 +31,56 @@ struct mw__wake {
 static atomic_uintptr_t next_ident = 1;
 
 int
-mw__wake_open(struct mw__wake **out, struct mw__poller *p)
+mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 {
-    struct mw__wake *wk = malloc(sizeof(*wk));
+    struct mw__waker *wk = malloc(sizeof(*wk));
 
     if (!wk)
         return -ENOMEM;
     wk->ident = atomic_fetch_add_explicit(&next_ident, 1,
                                           memory_order_relaxed);
     wk->cookie = 0;
-    wk->kq = mw__kqueue_ref(p);
+    wk->kq = mw__poller_kqueue_ref(p);
     *out = wk;
     return 0;
 }
 
 int
-mw__wake_arm(struct mw__wake *wk, struct mw__poller *p, mw_token cookie)
+mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 {
     wk->cookie = cookie;
-    return mw__kqueue_change(p, wk->ident, EVFILT_USER, EV_ADD | EV_CLEAR, 0,
-                             cookie);
+    return mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                    EV_ADD | EV_CLEAR, 0, cookie);
 }
 
 int
-mw__wake_signal(struct mw__wake *wk)
+mw__waker_signal(struct mw__waker *wk)
 {
-    return mw__kqueue_change(wk->kq, wk->ident, EVFILT_USER, 0, NOTE_TRIGGER,
-                             wk->cookie);
+    return mw__poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER, 0,
+                                    NOTE_TRIGGER, wk->cookie);
 }
 
 void
-mw__wake_consume(struct mw__wake *wk)
+mw__waker_consume(struct mw__waker *wk)
 {
     (void)wk;
 }
 
 void
-mw__wake_close(struct mw__wake *wk, bool in_child)
+mw__waker_close(struct mw__waker *wk, bool in_child)
 {
     /* A user knote has no descriptor whose close would remove it.  A
      * child has no such knote: kqueues are not inherited (and under
      * libkqueue, kevent() takes locks a parent's thread may have held). */
     if (!in_child)
-        (void)mw__kqueue_change(wk->kq, wk->ident, EVFILT_USER, EV_DELETE,
-                                0, 0);
-    mw__kqueue_unref(wk->kq, in_child);
+        (void)mw__poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER,
+                                       EV_DELETE, 0, 0);
+    mw__poller_kqueue_unref(wk->kq, in_child);
     free(wk);
 }
 
 int
-mw__wake_fd(const struct mw__wake *wk)
+mw__waker_fd(const struct mw__waker *wk)
 {
     (void)wk;
     return -1;
