@@ -36,7 +36,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -80,7 +79,7 @@ unchanged(void)
     if (mw_waker_wake(W) != 0)
         return false;
     while (!(a && b && w) && util_now_ms() < end) {
-        n = rel_wait(P, ev, 16, 100);
+        n = util_wait(P, ev, 16, 100);
         if (n < 0)
             return false;
         for (int i = 0; i < n; i++) {
@@ -99,7 +98,7 @@ unchanged(void)
     }
     /* poll(2) may report a drained descriptor once more (and a closed one
      * every time: hence the bound). */
-    for (int round = 0; round < 8 && (n = rel_wait(P, ev, 16, 0)) > 0;
+    for (int round = 0; round < 8 && (n = util_wait(P, ev, 16, 0)) > 0;
          round++)
         for (int i = 0; i < n; i++)
             if (ev[i].token != TA && ev[i].token != TB
@@ -211,7 +210,7 @@ huge_child(int fd, int out)
     if (mw_poll_new(&cp) != 0 || mw_waker_new(&cw, cp, 1) != 0)
         _exit(4);
     r.rc = mw_poll_register(cp, fd, 2, MW_READABLE);
-    r.works = mw_waker_wake(cw) == 0 && rel_wait(cp, ev, 4, UTIL_LONG_MS) == 1
+    r.works = mw_waker_wake(cw) == 0 && util_wait(cp, ev, 4, UTIL_LONG_MS) == 1
               && ev[0].token == 1;
     if (write(out, &r, sizeof r) != (ssize_t)sizeof r)
         _exit(3);
@@ -402,13 +401,13 @@ main(void)
             bail_out("open: %s", strerror(errno));
         errno = ERRNO_MARK;
         rc = mw_poll_register(P, reg, 1, MW_READABLE);
-        check_either(rc, errno, rel_poller_is("epoll") ? reg_epoll : reg_other,
-                     rel_poller_is("epoll") ? 1 : 5, reg,
+        check_either(rc, errno, util_poller_is("epoll") ? reg_epoll : reg_other,
+                     util_poller_is("epoll") ? 1 : 5, reg,
                      "mw_poll_register(/dev/null, a character device)");
         errno = ERRNO_MARK;
         rc = mw_poll_register(P, dir, 1, MW_READABLE);
-        check_either(rc, errno, rel_poller_is("epoll") ? reg_epoll : reg_other,
-                     rel_poller_is("epoll") ? 1 : 5, dir,
+        check_either(rc, errno, util_poller_is("epoll") ? reg_epoll : reg_other,
+                     util_poller_is("epoll") ? 1 : 5, dir,
                      "mw_poll_register(a directory)");
         util_close(reg);
         util_close(dir);
@@ -423,8 +422,8 @@ main(void)
         errno = ERRNO_MARK;
         rc = mw_poll_register(P, fd, 1, MW_READABLE);
         check_either(rc, errno,
-                     rel_poller_is("epoll") ? self_epoll : self_kqueue,
-                     rel_poller_is("epoll") ? 1 : 2, fd,
+                     util_poller_is("epoll") ? self_epoll : self_kqueue,
+                     util_poller_is("epoll") ? 1 : 2, fd,
                      "mw_poll_register(the poll's own descriptor)");
     } else {
         skip(4, "mw_poll_fd is %s on %s: no descriptor of its own",
@@ -434,28 +433,28 @@ main(void)
      * mw_waker_new, the read end for a pipe): already watched by the
      * poll, so -EEXIST like any registered descriptor. */
     {
-        static struct rel_fdset before, after;
+        static struct util_fds before, after;
         int fresh[4], nfresh, target = -1;
 
-        rel_fdset_take(&before);
+        util_fds_take(&before);
         if (mw_waker_new(&w2, P, 0x77) != 0)
             bail_out("mw_waker_new failed");
-        rel_fdset_take(&after);
-        nfresh = rel_fdset_new(&before, &after, fresh, 4);
+        util_fds_take(&after);
+        nfresh = util_fds_new(&before, &after, fresh, 4);
         for (int i = 0; i < nfresh && i < 4; i++) {
-            enum rel_fd_kind k = rel_fd_kind(fresh[i]);
+            enum util_fd_kind k = util_fd_kind(fresh[i]);
 
-            if (k == REL_FD_EVENTFD || k == REL_FD_PIPE_READ)
+            if (k == UTIL_FD_EVENTFD || k == UTIL_FD_PIPE_READ)
                 target = fresh[i];
         }
-        if (target >= 0 && !rel_waker_is("user")) {
+        if (target >= 0 && !util_waker_is("user")) {
             struct mw_event wev[8];
             int n;
 
             CASE(-EEXIST, mw_poll_register(P, target, 1, MW_READABLE),
                  "mw_poll_register(the descriptor a waker watches) is "
                  "-EEXIST");
-            n = mw_waker_wake(w2) == 0 ? rel_wait(P, wev, 8, UTIL_LONG_MS)
+            n = mw_waker_wake(w2) == 0 ? util_wait(P, wev, 8, UTIL_LONG_MS)
                                        : -1;
             ok(n == 1 && wev[0].token == 0x77, "... and that waker still "
                "delivers its own token (%d event(s), token %#lx)", n,
@@ -563,7 +562,7 @@ main(void)
 
             CASE(0, mw_waker_new(&w2, P, edge[i]), "mw_waker_new with token "
                  "%#lx succeeds", (unsigned long)edge[i]);
-            n = mw_waker_wake(w2) == 0 ? rel_wait(P, ev, 8, UTIL_LONG_MS) : -1;
+            n = mw_waker_wake(w2) == 0 ? util_wait(P, ev, 8, UTIL_LONG_MS) : -1;
             ok(n == 1 && ev[0].token == edge[i], "... and delivers that token "
                "unchanged");
             mw_waker_free(w2);

@@ -7,7 +7,7 @@
  *     return -EMFILE, set *out to NULL, leave errno alone, and leave the
  *     table exactly as it was: a constructor that needs two descriptors
  *     (a pipe) and got one must give it back; and the memory too (the
- *     count of live allocations, from the interposer in rel-util.h, is
+ *     count of live allocations, from the hook in t/alloc-hook.c, is
  *     back where it was; under valgrind, which replaces the allocator,
  *     its leak check does this instead);
  *   - with no free slot at all they fail -- except mw_waker_new on
@@ -25,14 +25,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <miowake.h>
 
-#define REL_ALLOC_INTERPOSER   /* counts live allocations */
-#include "rel-util.h"
+#include "alloc-hook.h"
 #include "tap.h"
 #include "util.h"
 
@@ -42,7 +42,7 @@
 #define TOKEN_NEW ((mw_token)0x0E3)
 #define TOKEN_PIPE ((mw_token)0x919E)
 
-static int fills[REL_FDSET_MAX];
+static int fills[UTIL_FDS_MAX];
 static int nfills;
 static int filler_src;
 
@@ -53,7 +53,7 @@ fill_table(void)
     int added = 0, fd;
 
     while ((fd = dup(filler_src)) >= 0) {
-        if (nfills >= REL_FDSET_MAX)
+        if (nfills >= UTIL_FDS_MAX)
             bail_out("the descriptor table does not fill up");
         fills[nfills++] = fd;
         added++;
@@ -85,16 +85,16 @@ static long counting = -1;
 static long
 live_blocks(void)
 {
-    return counting < 0 ? 0 : rel_alloc_live();
+    return counting < 0 ? 0 : alloc_hook_live();
 }
 
 /* Live allocations minus `base`, once libkqueue has caught up. */
 static long
 blocks_since(long base)
 {
-    if (counting < 0 || rel_alloc_back_to(base))
+    if (counting < 0 || alloc_hook_back_to(base))
         return 0;
-    return rel_alloc_live() - base;
+    return alloc_hook_live() - base;
 }
 
 /* The poll still delivers TOKEN_OLD's wake, and nothing else. */
@@ -106,7 +106,7 @@ old_waker_works(mw_poll *p, mw_waker *old)
 
     if (mw_waker_wake(old) != 0)
         return false;
-    n = rel_wait(p, ev, 8, UTIL_LONG_MS);
+    n = util_wait(p, ev, 8, UTIL_LONG_MS);
     return n == 1 && ev[0].token == TOKEN_OLD
            && ev[0].flags == MW_EV_READABLE;
 }
@@ -114,12 +114,12 @@ old_waker_works(mw_poll *p, mw_waker *old)
 int
 main(void)
 {
-    static struct rel_fdset baseline, before, after;
+    static struct util_fds baseline, before, after;
     struct rlimit saved, low;
     mw_poll *p, *q;
     mw_waker *old, *w;
     int pipefd[2], highest = -1, first, rc, e, min_poll = -1, min_waker = -1;
-    bool waker_needs_fd = !rel_waker_is("user");
+    bool waker_needs_fd = !util_waker_is("user");
     bool same;
     long blocks, blocks0;
 
@@ -127,11 +127,11 @@ main(void)
     diag("backend %s", mw_backend());
     {
         void *volatile x;
-        long c0 = rel_alloc_calls();
+        long c0 = alloc_hook_calls();
 
         x = malloc(1);
         free(x);
-        counting = rel_alloc_ready() && rel_alloc_calls() != c0 ? 1 : -1;
+        counting = alloc_hook_ready() && alloc_hook_calls() != c0 ? 1 : -1;
         if (counting < 0)
             diag("allocations are not counted here (valgrind?): memory is "
                  "left to the leak checker");
@@ -142,10 +142,10 @@ main(void)
         bail_out("cannot create a poll and a waker");
     mw_waker_free(w);
     mw_poll_free(p);
-    rel_settle();
-    rel_fdset_take(&baseline);
-    if (counting > 0 && rel_libkqueue())
-        rel_alloc_only_library();   /* libkqueue's own memory is its own */
+    util_settle();
+    util_fds_take(&baseline);
+    if (counting > 0 && util_libkqueue())
+        alloc_hook_only_library();   /* libkqueue's own memory is its own */
     blocks0 = live_blocks();
 
     filler_src = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -158,7 +158,7 @@ main(void)
         bail_out("mw_poll_register failed");
 
     /* A small table, so that filling it is quick. */
-    rel_fdset_take(&before);
+    util_fds_take(&before);
     for (int i = 0; i < before.n; i++)
         if (before.open[i])
             highest = i;
@@ -168,8 +168,8 @@ main(void)
     if (saved.rlim_cur == RLIM_INFINITY
         || saved.rlim_cur > (rlim_t)(highest + 64))
         low.rlim_cur = (rlim_t)(highest + 64);
-    if (low.rlim_cur > REL_FDSET_MAX || setrlimit(RLIMIT_NOFILE, &low) != 0)
-        plan_skip_all("cannot lower RLIMIT_NOFILE below %d", REL_FDSET_MAX);
+    if (low.rlim_cur > UTIL_FDS_MAX || setrlimit(RLIMIT_NOFILE, &low) != 0)
+        plan_skip_all("cannot lower RLIMIT_NOFILE below %d", UTIL_FDS_MAX);
     diag("RLIMIT_NOFILE lowered to %lu; %d filler descriptors",
          (unsigned long)low.rlim_cur, fill_table());
 
@@ -177,7 +177,7 @@ main(void)
     for (int k = 0; k <= MAX_HOLES; k++) {
         if (k > 0)
             make_hole();
-        rel_fdset_take(&before);
+        util_fds_take(&before);
         blocks = live_blocks();
         q = (mw_poll *)&q;          /* anything but NULL */
         errno = ERRNO_MARK;
@@ -192,7 +192,7 @@ main(void)
                 ok(false, "mw_poll_new opens no descriptor? (backend %s)",
                    mw_backend());
             mw_poll_free(q);
-            same = rel_fdset_settled(&before, &after, &first);
+            same = util_fds_settled(&before, &after, &first);
             ok(same, "... and mw_poll_free gives its descriptors back "
                "(first difference %d)", first);
             is_int(blocks_since(blocks), 0, "... and its memory");
@@ -203,7 +203,7 @@ main(void)
                  "-EMFILE", k);
         ok(q == NULL, "... and sets *out to NULL");
         first = -1;
-        same = rel_fdset_settled(&before, &after, &first);
+        same = util_fds_settled(&before, &after, &first);
         ok(same, "... and leaves no descriptor open (first difference %d)",
            first);
         is_int(blocks_since(blocks), 0, "... and no memory allocated");
@@ -216,7 +216,7 @@ main(void)
     for (int k = 0; k <= MAX_HOLES; k++) {
         if (k > 0)
             make_hole();
-        rel_fdset_take(&before);
+        util_fds_take(&before);
         blocks = live_blocks();
         w = (mw_waker *)&w;
         errno = ERRNO_MARK;
@@ -232,23 +232,23 @@ main(void)
                "waker", k);
             if (k == 0 && waker_needs_fd)
                 ok(false, "a %s waker opened no descriptor?", mw_backend());
-            n = mw_waker_wake(w) == 0 ? rel_wait(p, ev, 8, UTIL_LONG_MS) : -1;
+            n = mw_waker_wake(w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS) : -1;
             ok(n == 1 && ev[0].token == TOKEN_NEW, "... and it delivers");
             mw_waker_free(w);
-            same = rel_fdset_settled(&before, &after, &first);
+            same = util_fds_settled(&before, &after, &first);
             ok(same, "... and mw_waker_free gives its descriptors back "
                "(first difference %d)", first);
             min_waker = k;
             break;
         }
-        if (rc == -EBADF && rel_libkqueue() && rel_waker_is("user"))
+        if (rc == -EBADF && util_libkqueue() && util_waker_is("user"))
             todo("libkqueue's EVFILT_USER knote_create calls close(-1) "
                  "after eventfd() fails, turning EMFILE into EBADF");
         is_errno(rc, -EMFILE, "mw_waker_new with %d free slot(s) fails with "
                  "-EMFILE", k);
         ok(w == NULL, "... and sets *out to NULL");
         first = -1;
-        same = rel_fdset_settled(&before, &after, &first);
+        same = util_fds_settled(&before, &after, &first);
         ok(same, "... and leaves no descriptor open (first difference %d)",
            first);
         /* The poll has a waker already: its table needs no growing. */
@@ -293,7 +293,7 @@ main(void)
         is_errno(rc, 0, "and mw_waker_new works on it");
         if (rc == 0) {
             struct mw_event ev[8];
-            int n = mw_waker_wake(w) == 0 ? rel_wait(q, ev, 8, UTIL_LONG_MS)
+            int n = mw_waker_wake(w) == 0 ? util_wait(q, ev, 8, UTIL_LONG_MS)
                                           : -1;
 
             ok(n == 1 && ev[0].token == TOKEN_NEW, "and its waker delivers");
@@ -314,7 +314,7 @@ main(void)
     mw_waker_free(old);
     mw_poll_free(p);
     first = -1;
-    same = rel_fdset_settled(&baseline, &after, &first);
+    same = util_fds_settled(&baseline, &after, &first);
     ok(same, "after everything is freed the open descriptors are those "
        "before the test (first difference %d)", first);
     is_int(blocks_since(blocks0), 0, "and so is the count of live "

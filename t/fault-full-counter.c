@@ -28,7 +28,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -110,7 +109,7 @@ collect(mw_poll *p, int *others)
     struct mw_event ev[8];
     int mine = 0, n;
 
-    while ((n = rel_wait(p, ev, 8, 0)) > 0)
+    while ((n = util_wait(p, ev, 8, 0)) > 0)
         for (int i = 0; i < n; i++) {
             if (ev[i].token == TOKEN && ev[i].flags == MW_EV_READABLE)
                 mine++;
@@ -129,7 +128,7 @@ wake_from_thread(void *arg)
 int
 main(void)
 {
-    struct rel_fdset before, after;
+    struct util_fds before, after;
     int fresh[8], nfresh, others = 0;
     mw_poll *p;
     mw_waker *w, *other;
@@ -137,31 +136,31 @@ main(void)
     long undrained = 0, pending_missed = 0;
 
     tap_watchdog(60);
-    if (rel_waker_is("user"))
+    if (util_waker_is("user"))
         plan_skip_all("%s: the waker is a knote with no descriptor to fill",
                       mw_backend());
     diag("backend %s", mw_backend());
 
     if (mw_poll_new(&p) != 0 || mw_waker_new(&other, p, TOKEN_OTHER) != 0)
         bail_out("cannot create a poll");
-    rel_fdset_take(&before);
+    util_fds_take(&before);
     if (mw_waker_new(&w, p, TOKEN) != 0)
         bail_out("mw_waker_new failed");
-    rel_fdset_take(&after);
-    nfresh = rel_fdset_new(&before, &after, fresh, 8);
+    util_fds_take(&after);
+    nfresh = util_fds_new(&before, &after, fresh, 8);
     for (int i = 0; i < nfresh && i < 8; i++) {
-        enum rel_fd_kind k = rel_fd_kind(fresh[i]);
+        enum util_fd_kind k = util_fd_kind(fresh[i]);
 
-        if (k == REL_FD_EVENTFD) {
+        if (k == UTIL_FD_EVENTFD) {
             kernel_fd = fresh[i];
             is_eventfd = true;
-        } else if (k == REL_FD_PIPE_WRITE) {
+        } else if (k == UTIL_FD_PIPE_WRITE) {
             kernel_fd = fresh[i];
-        } else if (k == REL_FD_PIPE_READ) {
+        } else if (k == UTIL_FD_PIPE_READ) {
             read_fd = fresh[i];
         }
     }
-    if (rel_waker_is("eventfd"))
+    if (util_waker_is("eventfd"))
         ok(nfresh == 1 && is_eventfd, "mw_waker_new opened one descriptor, "
            "an eventfd (%d new)", nfresh);
     else

@@ -38,7 +38,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -328,7 +327,7 @@ int
 main(void)
 {
     static unsigned long snap[KINDS + 1][REG_THREADS][SLOTS_MAX];
-    struct rel_fdset before, during, after;
+    struct util_fds before, during, after;
     pthread_t reg[REG_THREADS], wk, hb_thread;
     struct tally t;
     mw_waker *hb;
@@ -337,9 +336,9 @@ main(void)
     int64_t start, final_at = 0;
     long final_hb;
 
-    tap_watchdog(rel_stress() ? 900 : 120);
-    s.reg_ops = rel_count(6000, 120000, 20);
-    s.waker_ops = rel_count(6000, 120000, 20);
+    tap_watchdog(util_stress() ? 900 : 120);
+    s.reg_ops = util_count(6000, 120000, 20);
+    s.waker_ops = util_count(6000, 120000, 20);
     diag("backend %s; %d registration threads x %ld operations, one waker "
          "thread x %ld", mw_backend(), REG_THREADS, s.reg_ops, s.waker_ops);
 
@@ -353,13 +352,13 @@ main(void)
             bail_out("cannot create a poll and a waker");
         mw_waker_free(w0);
         mw_poll_free(p0);
-        rel_settle();
+        util_settle();
     }
-    rel_fdset_take(&before);
+    util_fds_take(&before);
 
     if (mw_poll_new(&s.p) != 0 || mw_waker_new(&hb, s.p, HEARTBEAT) != 0)
         bail_out("cannot create a poll and a waker");
-    rel_fdset_take(&during);
+    util_fds_take(&during);
 
     memset(&t, 0, sizeof t);
     start = util_now_ms();
@@ -452,7 +451,7 @@ main(void)
      * old file's readiness may show under the new token (the kernel
      * allows nothing stronger: see doc/ROBUSTNESS.md). */
     {
-        long rounds = rel_count(200, 4000, 10), stale_dup = 0;
+        long rounds = util_count(200, 4000, 10), stale_dup = 0;
         long under_new = 0, not_reused = 0, bad_rc = 0;
 
         for (long r = 0; r < rounds; r++) {
@@ -469,7 +468,7 @@ main(void)
             util_close(a[0]);
             bad_rc += mw_poll_deregister(s.p, num) != 0;
             util_write_byte(a[1]);
-            if (!rel_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
+            if (!util_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
                 bad_rc++;
             stale_dup += hits;
             util_pipe(b);
@@ -478,7 +477,7 @@ main(void)
                 util_write_byte(a[1]);
                 hits = 0;
                 others = 0;
-                if (!rel_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
+                if (!util_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
                     bad_rc++;
                 stale_dup += hits;
                 under_new += others;
@@ -503,7 +502,7 @@ main(void)
                "still watch the file");
     }
 
-    same = rel_fdset_settled(&during, &after, &first);
+    same = util_fds_settled(&during, &after, &first);
     ok(same, "once the churn is over the open descriptors are those of the "
        "poll and its waker (first difference: %d)", first);
 
@@ -529,7 +528,7 @@ main(void)
     mw_waker_free(hb);
     mw_poll_free(s.p);
     first = -1;
-    same = rel_fdset_settled(&before, &after, &first);
+    same = util_fds_settled(&before, &after, &first);
     ok(same, "after mw_poll_free no descriptor is left open (first "
        "difference: %d)", first);
     return done_testing();

@@ -41,7 +41,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -257,12 +256,12 @@ main(void)
     long per, rounds_c;
     int64_t t0;
 
-    tap_watchdog(rel_stress() ? 900 : 120);
-    per = rel_count(20000, 1000000, 20);
-    rounds_c = rel_count(300, 5000, 10);
+    tap_watchdog(util_stress() ? 900 : 120);
+    per = util_count(20000, 1000000, 20);
+    rounds_c = util_count(300, 5000, 10);
     s.per = per;
     diag("backend %s; %d producers x %ld wakes per phase%s", mw_backend(),
-         PRODUCERS, per, rel_stress() ? " (MW_STRESS)" : "");
+         PRODUCERS, per, util_stress() ? " (MW_STRESS)" : "");
 
     if (mw_poll_new(&p) != 0 || mw_waker_new(&shared_w, p, TOKEN_SHARED) != 0
         || mw_waker_new(&fence, p, TOKEN_FENCE) != 0)
@@ -283,7 +282,7 @@ main(void)
     diag("phase A took %lld ms", (long long)(util_now_ms() - t0));
     {
         struct mw_event ev[8];
-        int n = rel_wait(p, ev, 8, 0);
+        int n = util_wait(p, ev, 8, 0);
 
         ok(n == 0 || (n == 1 && ev[0].token == TOKEN_SHARED),
            "one shared waker: at most one merged event is left (%d)", n);
@@ -303,7 +302,7 @@ main(void)
     diag("phase B took %lld ms", (long long)(util_now_ms() - t0));
     {
         struct mw_event ev[8];
-        int n = rel_wait(p, ev, 8, 0), strays = 0;
+        int n = util_wait(p, ev, 8, 0), strays = 0;
 
         for (int i = 0; i < n; i++) {
             int k;
@@ -357,7 +356,7 @@ main(void)
                 bail_out("mw_waker_wake(fence) failed");
             end = util_now_ms() + UTIL_LONG_MS;
             while (!fence_seen && util_now_ms() < end) {
-                int n = rel_wait(p, ev, 64, 100);
+                int n = util_wait(p, ev, 64, 100);
 
                 if (n < 0)
                     bail_out("mw_poll_wait: %s", tap_errno_name(n));
@@ -411,7 +410,7 @@ main(void)
         int sv[D_SOCKETS][2];
         bool seen[D_SOCKETS] = { false };
         mw_waker *wd;
-        long rounds_d = rel_count(100, 2000, 10), lost = 0, waits = 0;
+        long rounds_d = util_count(100, 2000, 10), lost = 0, waits = 0;
         long unseen = 0, max_waits = 0;
 
         for (int i = 0; i < D_SOCKETS; i++) {
@@ -429,7 +428,7 @@ main(void)
                 bail_out("mw_waker_wake failed");
             for (w = 0; w < D_MAX_WAITS && !got; w++) {
                 struct mw_event ev[D_CAPACITY];
-                int n = rel_wait(p, ev, D_CAPACITY, 100);
+                int n = util_wait(p, ev, D_CAPACITY, 100);
 
                 if (n < 0)
                     bail_out("mw_poll_wait: %s", tap_errno_name(n));
@@ -463,14 +462,14 @@ main(void)
             util_close(sv[i][1]);
         }
         /* What the deregistered sockets left behind in this poll. */
-        while (rel_wait(p, (struct mw_event[8]){ { 0, 0 } }, 8, 0) > 0)
+        while (util_wait(p, (struct mw_event[8]){ { 0, 0 } }, 8, 0) > 0)
             ;
     }
 
     /* The poll still works. */
     {
         struct mw_event ev[8];
-        int n = mw_waker_wake(shared_w) == 0 ? rel_wait(p, ev, 8, UTIL_LONG_MS)
+        int n = mw_waker_wake(shared_w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS)
                                              : -1;
 
         ok(n == 1 && ev[0].token == TOKEN_SHARED, "after all that a fresh "

@@ -15,7 +15,7 @@
  *     waiting thread, or on the producer): the last value is observed
  *     after an event.  Under libkqueue, kqueue+user's wake is a kevent()
  *     call that takes a mutex and can deadlock in a handler, so that part
- *     is skipped there (MW_TEST_LIBKQUEUE=1).
+ *     is skipped there (util_libkqueue()).
  *   - The waits cycle through timeouts -1, 0 and 7 ms.
  *
  * A lost wake shows as 10 s without progress (the signals keep the waits
@@ -33,7 +33,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -131,9 +130,9 @@ main(void)
     int64_t start, progress_at;
     long last_progress = -1;
 
-    tap_watchdog(rel_stress() ? 900 : 120);
-    s.rounds = rel_count(40000, 2000000, 40);
-    handler_wakes = !(rel_libkqueue() && rel_waker_is("user"));
+    tap_watchdog(util_stress() ? 900 : 120);
+    s.rounds = util_count(40000, 2000000, 40);
+    handler_wakes = !(util_libkqueue() && util_waker_is("user"));
     diag("backend %s; %ld handed-over wakes under a signal storm; wakes "
          "from the handler: %s", mw_backend(), s.rounds,
          handler_wakes ? "yes" : "no (kqueue+user under libkqueue)");
@@ -259,7 +258,7 @@ main(void)
     }
     {
         struct mw_event ev[8];
-        int n = mw_waker_wake(s.w) == 0 ? rel_wait(p, ev, 8, UTIL_LONG_MS)
+        int n = mw_waker_wake(s.w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS)
                                         : -1;
         int extra = n > 0 ? n - util_count_token(ev, n, TOKEN_PRODUCER, NULL)
                           : 0;
