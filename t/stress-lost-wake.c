@@ -469,8 +469,8 @@ main(void)
     /* The poll still works. */
     {
         struct mw_event ev[8];
-        int n = mw_waker_wake(shared_w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS)
-                                             : -1;
+        int n = mw_waker_wake(shared_w) == 0
+                ? util_wait(p, ev, 8, UTIL_LONG_MS) : -1;
 
         ok(n == 1 && ev[0].token == TOKEN_SHARED, "after all that a fresh "
            "wake is delivered alone");
