@@ -111,56 +111,34 @@ old_waker_works(mw_poll *p, mw_waker *old)
            && ev[0].flags == MW_EV_READABLE;
 }
 
-int
-main(void)
+/* Allocations are counted where the hook sees them (not under
+ * valgrind). */
+static void
+start_counting(void)
 {
-    static struct util_fds baseline, before, after;
+    void *volatile x;
+    long c0 = alloc_hook_calls();
+
+    x = malloc(1);
+    free(x);
+    counting = alloc_hook_ready() && alloc_hook_calls() != c0 ? 1 : -1;
+    if (counting < 0)
+        diag("allocations are not counted here (valgrind?): memory is "
+             "left to the leak checker");
+}
+
+/* A small table, so that filling it is quick: RLIMIT_NOFILE a little
+ * above the highest open descriptor.  Returns the limit before. */
+static struct rlimit
+lower_limit(void)
+{
+    static struct util_fds now;
     struct rlimit saved, low;
-    mw_poll *p, *q;
-    mw_waker *old, *w;
-    int pipefd[2], highest = -1, first, rc, e, min_poll = -1, min_waker = -1;
-    bool waker_needs_fd = !util_waker_is("user");
-    bool same;
-    long blocks, blocks0;
+    int highest = -1;
 
-    tap_watchdog(60);
-    diag("backend %s", mw_backend());
-    {
-        void *volatile x;
-        long c0 = alloc_hook_calls();
-
-        x = malloc(1);
-        free(x);
-        counting = alloc_hook_ready() && alloc_hook_calls() != c0 ? 1 : -1;
-        if (counting < 0)
-            diag("allocations are not counted here (valgrind?): memory is "
-                 "left to the leak checker");
-    }
-
-    /* Warm up (an emulation may open descriptors of its own once). */
-    if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 1) != 0)
-        bail_out("cannot create a poll and a waker");
-    mw_waker_free(w);
-    mw_poll_free(p);
-    util_settle();
-    util_fds_take(&baseline);
-    if (counting > 0 && util_libkqueue())
-        alloc_hook_only_library();   /* libkqueue's own memory is its own */
-    blocks0 = live_blocks();
-
-    filler_src = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (filler_src < 0)
-        bail_out("open(/dev/null): %s", strerror(errno));
-    if (mw_poll_new(&p) != 0 || mw_waker_new(&old, p, TOKEN_OLD) != 0)
-        bail_out("cannot create a poll and a waker");
-    util_pipe(pipefd);
-    if (mw_poll_register(p, pipefd[0], TOKEN_PIPE, MW_READABLE) != 0)
-        bail_out("mw_poll_register failed");
-
-    /* A small table, so that filling it is quick. */
-    util_fds_take(&before);
-    for (int i = 0; i < before.n; i++)
-        if (before.open[i])
+    util_fds_take(&now);
+    for (int i = 0; i < now.n; i++)
+        if (now.open[i])
             highest = i;
     if (getrlimit(RLIMIT_NOFILE, &saved) != 0)
         bail_out("getrlimit: %s", strerror(errno));
@@ -172,8 +150,19 @@ main(void)
         plan_skip_all("cannot lower RLIMIT_NOFILE below %d", UTIL_FDS_MAX);
     diag("RLIMIT_NOFILE lowered to %lu; %d filler descriptors",
          (unsigned long)low.rlim_cur, fill_table());
+    return saved;
+}
 
-    /* ---- mw_poll_new with k free slots ---- */
+/* mw_poll_new with k free slots, k = 0, 1, ... until it succeeds. */
+static void
+check_poll_new_emfile(void)
+{
+    static struct util_fds before, after;
+    int first = -1, rc, e, min_poll = -1;
+    mw_poll *q;
+    bool same;
+    long blocks;
+
     for (int k = 0; k <= MAX_HOLES; k++) {
         if (k > 0)
             make_hole();
@@ -210,9 +199,20 @@ main(void)
     }
     ok(min_poll > 0, "mw_poll_new succeeds once %d slot(s) are free",
        min_poll);
+}
 
-    /* ---- mw_waker_new with k free slots ---- */
-    fill_table();
+/* mw_waker_new on p (with `old` made before) with k free slots, k = 0,
+ * 1, ... until it succeeds. */
+static void
+check_waker_new_emfile(mw_poll *p, mw_waker *old)
+{
+    static struct util_fds before, after;
+    bool waker_needs_fd = !util_waker_is("user");
+    int first = -1, rc, e, min_waker = -1;
+    mw_waker *w;
+    bool same;
+    long blocks;
+
     for (int k = 0; k <= MAX_HOLES; k++) {
         if (k > 0)
             make_hole();
@@ -232,7 +232,8 @@ main(void)
                "waker", k);
             if (k == 0 && waker_needs_fd)
                 ok(false, "a %s waker opened no descriptor?", mw_backend());
-            n = mw_waker_wake(w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS) : -1;
+            n = mw_waker_wake(w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS)
+                                      : -1;
             ok(n == 1 && ev[0].token == TOKEN_NEW, "... and it delivers");
             mw_waker_free(w);
             same = util_fds_settled(&before, &after, &first);
@@ -262,30 +263,35 @@ main(void)
     else
         ok(min_waker >= 0, "mw_waker_new on %s succeeds with %d free "
            "slot(s)", mw_backend(), min_waker);
+}
 
-    /* ---- a full table: nothing else needs a descriptor ---- */
-    fill_table();
+/* A full table: nothing else needs a descriptor. */
+static void
+check_full_table(mw_poll *p, mw_waker *old, const int pipefd[2])
+{
+    uint32_t flags = 0;
+
     ok(old_waker_works(p, old), "with the table full a wake is delivered");
-    {
-        uint32_t flags = 0;
+    util_write_byte(pipefd[1]);
+    is_int(util_wait_token(p, TOKEN_PIPE, UTIL_LONG_MS, &flags, NULL), 1,
+           "with the table full a registered pipe is reported");
+    util_drain(pipefd[0]);
+    is_int(mw_poll_reregister(p, pipefd[0], TOKEN_PIPE, MW_READABLE), 0,
+           "with the table full mw_poll_reregister works");
+    is_int(mw_poll_deregister(p, pipefd[0]), 0,
+           "with the table full mw_poll_deregister works");
+    is_int(mw_poll_register(p, pipefd[0], TOKEN_PIPE, MW_READABLE), 0,
+           "with the table full mw_poll_register works");
+}
 
-        util_write_byte(pipefd[1]);
-        is_int(util_wait_token(p, TOKEN_PIPE, UTIL_LONG_MS, &flags, NULL), 1,
-               "with the table full a registered pipe is reported");
-        util_drain(pipefd[0]);
-        is_int(mw_poll_reregister(p, pipefd[0], TOKEN_PIPE, MW_READABLE), 0,
-               "with the table full mw_poll_reregister works");
-        is_int(mw_poll_deregister(p, pipefd[0]), 0,
-               "with the table full mw_poll_deregister works");
-        is_int(mw_poll_register(p, pipefd[0], TOKEN_PIPE, MW_READABLE), 0,
-               "with the table full mw_poll_register works");
-    }
+/* Descriptors back: everything works again. */
+static void
+check_table_back(mw_poll *p, mw_waker *old)
+{
+    mw_poll *q = NULL;
+    mw_waker *w;
+    int rc;
 
-    /* ---- descriptors back: everything works again ---- */
-    empty_table();
-    if (setrlimit(RLIMIT_NOFILE, &saved) != 0)
-        bail_out("cannot restore RLIMIT_NOFILE: %s", strerror(errno));
-    q = NULL;
     rc = mw_poll_new(&q);
     is_errno(rc, 0, "once descriptors are free again mw_poll_new works");
     if (rc == 0) {
@@ -306,6 +312,52 @@ main(void)
     if (rc == 0)
         mw_waker_free(w);
     ok(old_waker_works(p, old), "and the first waker still delivers alone");
+}
+
+int
+main(void)
+{
+    static struct util_fds baseline, after;
+    struct rlimit saved;
+    mw_poll *p;
+    mw_waker *old, *w;
+    int pipefd[2], first;
+    long blocks0;
+
+    tap_watchdog(60);
+    diag("backend %s", mw_backend());
+    start_counting();
+
+    /* Warm up (an emulation may open descriptors of its own once). */
+    if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 1) != 0)
+        bail_out("cannot create a poll and a waker");
+    mw_waker_free(w);
+    mw_poll_free(p);
+    util_settle();
+    util_fds_take(&baseline);
+    if (counting > 0 && util_libkqueue())
+        alloc_hook_only_library();  /* libkqueue's own memory is its own */
+    blocks0 = live_blocks();
+
+    filler_src = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (filler_src < 0)
+        bail_out("open(/dev/null): %s", strerror(errno));
+    if (mw_poll_new(&p) != 0 || mw_waker_new(&old, p, TOKEN_OLD) != 0)
+        bail_out("cannot create a poll and a waker");
+    util_pipe(pipefd);
+    if (mw_poll_register(p, pipefd[0], TOKEN_PIPE, MW_READABLE) != 0)
+        bail_out("mw_poll_register failed");
+
+    saved = lower_limit();
+    check_poll_new_emfile();
+    fill_table();
+    check_waker_new_emfile(p, old);
+    fill_table();
+    check_full_table(p, old, pipefd);
+    empty_table();
+    if (setrlimit(RLIMIT_NOFILE, &saved) != 0)
+        bail_out("cannot restore RLIMIT_NOFILE: %s", strerror(errno));
+    check_table_back(p, old);
 
     mw_poll_deregister(p, pipefd[0]);
     util_close(pipefd[0]);
@@ -314,9 +366,9 @@ main(void)
     mw_waker_free(old);
     mw_poll_free(p);
     first = -1;
-    same = util_fds_settled(&baseline, &after, &first);
-    ok(same, "after everything is freed the open descriptors are those "
-       "before the test (first difference %d)", first);
+    ok(util_fds_settled(&baseline, &after, &first), "after everything is "
+       "freed the open descriptors are those before the test (first "
+       "difference %d)", first);
     is_int(blocks_since(blocks0), 0, "and so is the count of live "
            "allocations");
     return done_testing();

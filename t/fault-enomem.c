@@ -472,48 +472,49 @@ check_works(struct ctx *c, bool failed)
     return everything_works(c, NULL, 0);
 }
 
-int
-main(void)
+/* ---- setting up ---- */
+
+/* Controls: the interposition is in place and counts (else skip). */
+static void
+require_hook(void)
 {
-    static const int waker_counts[] = { 0, 1, 15, 16, 17, 31, 32 };
-    static const int wait_counts[] = { 0, 1, 15, 16, 17, 31, 32, 33, 64, 65,
-                                       100, NREG };
-    struct tally t;
+    void *volatile x;
+    long c0 = alloc_hook_calls();
+
+    if (!alloc_hook_ready())
+        plan_skip_all("no dlsym(RTLD_NEXT, \"malloc\") to forward to");
+    x = malloc(8);
+    free(x);
+    if (alloc_hook_calls() == c0)
+        plan_skip_all("the allocator is not interposed (%s)",
+                      util_under_valgrind() ? "valgrind replaces it"
+                                            : "the system's choice");
+}
+
+/* Room for NREG + 1 pipes and the library's descriptors. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t want = 2 * (NREG + 1) + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                      ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Warm up: first uses may allocate for good (libkqueue's globals).
+ * Then the control that the hook sees mw_poll_new allocate. */
+static void
+warm_up(void)
+{
     mw_poll *q;
     mw_waker *w;
+    long c0;
 
-    tap_watchdog(120);
-    diag("backend %s", mw_backend());
-
-    /* Controls: the interposition is in place and counts. */
-    {
-        void *volatile x;
-        long c0 = alloc_hook_calls();
-
-        if (!alloc_hook_ready())
-            plan_skip_all("no dlsym(RTLD_NEXT, \"malloc\") to forward to");
-        x = malloc(8);
-        free(x);
-        if (alloc_hook_calls() == c0)
-            plan_skip_all("the allocator is not interposed (%s)",
-                          util_under_valgrind() ? "valgrind replaces it"
-                                                : "the system's choice");
-    }
-    {
-        struct rlimit rl;
-        rlim_t want = 2 * (NREG + 1) + 64;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-            && rl.rlim_cur < want) {
-            rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
-                          ? want : rl.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
-    }
-    for (int i = 0; i <= NREG; i++)
-        util_pipe(pipes[i]);
-
-    /* Warm up: first uses may allocate for good (libkqueue's globals). */
     if (mw_poll_new(&q) != 0 || mw_waker_new(&w, q, 1) != 0)
         bail_out("cannot create a poll and a waker");
     if (mw_poll_register(q, pipes[0][0], 1, MW_READABLE) != 0)
@@ -528,30 +529,56 @@ main(void)
              "failed and counted (libkqueue 2.7 does not survive its own "
              "failing, and frees on its own thread)");
     }
-    {
-        long c0 = alloc_hook_calls();
+    c0 = alloc_hook_calls();
+    if (mw_poll_new(&q) != 0)
+        bail_out("mw_poll_new failed");
+    ok(alloc_hook_calls() > c0, "control: the interposer sees "
+       "mw_poll_new allocate");
+    mw_poll_free(q);
+}
 
-        if (mw_poll_new(&q) != 0)
-            bail_out("mw_poll_new failed");
-        ok(alloc_hook_calls() > c0, "control: the interposer sees "
-           "mw_poll_new allocate");
-        mw_poll_free(q);
-    }
+/* ---- one promise each: every allocation of the call may fail ---- */
+
+static void
+check_poll_new_fails(void)
+{
+    struct tally t;
 
     tally_init(&t, "mw_poll_new");
     enumerate(&t, 0, build_nothing, op_poll_new, check_poll_new);
     tally_report(&t);
+}
+
+static void
+check_waker_new_fails(void)
+{
+    static const int waker_counts[] = { 0, 1, 15, 16, 17, 31, 32 };
+    struct tally t;
 
     tally_init(&t, "mw_waker_new");
     for (size_t i = 0; i < sizeof waker_counts / sizeof waker_counts[0]; i++)
         enumerate(&t, waker_counts[i], build_wakers, op_waker_new,
                   check_waker_new);
     tally_report(&t);
+}
+
+static void
+check_register_fails(void)
+{
+    struct tally t;
 
     tally_init(&t, "mw_poll_register (1st to 160th descriptor)");
     for (int k = 0; k < NREG; k++)
         enumerate(&t, k, build_registrations, op_register, check_register);
     tally_report(&t);
+}
+
+static void
+check_wait_fails(void)
+{
+    static const int wait_counts[] = { 0, 1, 15, 16, 17, 31, 32, 33, 64, 65,
+                                       100, NREG };
+    struct tally t;
 
     tally_init(&t, "mw_poll_wait (set changed since the last wait)");
     for (size_t i = 0; i < sizeof wait_counts / sizeof wait_counts[0]; i++) {
@@ -560,6 +587,14 @@ main(void)
                   check_wait);
     }
     tally_report(&t);
+}
+
+/* mw_poll_reregister and mw_poll_deregister allocate nothing: the
+ * enumeration stops at N = 1, which is never reached. */
+static void
+check_reregister_deregister(void)
+{
+    struct tally t;
 
     tally_init(&t, "mw_poll_reregister");
     enumerate(&t, 40, build_registrations, op_reregister, check_works);
@@ -567,6 +602,24 @@ main(void)
     tally_init(&t, "mw_poll_deregister");
     enumerate(&t, 40, build_registrations, op_deregister, check_works);
     tally_report(&t);
+}
+
+int
+main(void)
+{
+    tap_watchdog(120);
+    diag("backend %s", mw_backend());
+    require_hook();
+    raise_nofile();
+    for (int i = 0; i <= NREG; i++)
+        util_pipe(pipes[i]);
+    warm_up();
+
+    check_poll_new_fails();
+    check_waker_new_fails();
+    check_register_fails();
+    check_wait_fails();
+    check_reregister_deregister();
 
     diag("%ld faults injected in all", total_faults);
     for (int i = 0; i <= NREG; i++) {
