@@ -322,6 +322,7 @@ main(void)
     mw_poll *p;
     mw_waker *old, *w;
     int pipefd[2], first;
+    bool same;
     long blocks0;
 
     tap_watchdog(60);
@@ -366,9 +367,9 @@ main(void)
     mw_waker_free(old);
     mw_poll_free(p);
     first = -1;
-    ok(util_fds_settled(&baseline, &after, &first), "after everything is "
-       "freed the open descriptors are those before the test (first "
-       "difference %d)", first);
+    same = util_fds_settled(&baseline, &after, &first);
+    ok(same, "after everything is freed the open descriptors are those "
+       "before the test (first difference %d)", first);
     is_int(blocks_since(blocks0), 0, "and so is the count of live "
            "allocations");
     return done_testing();
