@@ -36,7 +36,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -46,10 +45,10 @@
 #define TW ((mw_token)0xC)
 #define T_EDGE_COOKIE (((mw_token)1 << 31) | 7)
 
-static mw_poll *P;
-static mw_waker *W;
-static int A[2];                /* pipe: A[0] registered as TA */
-static int B[2];                /* socketpair: B[0] registered as TB */
+static mw_poll *the_poll;
+static mw_waker *the_waker;
+static int pipe_a[2];           /* pipe: pipe_a[0] registered as TA */
+static int pair_b[2];           /* socketpair: pair_b[0] registered as TB */
 static long cases;
 /* A registration the test left on a closed descriptor: poll(2) reports
  * it (POLLNVAL) until it is deregistered, which is documented. */
@@ -62,8 +61,8 @@ tolerated(mw_token tk)
            && closed_token_hi != 0;
 }
 
-/* The poll is as it was: A and B registered with their tokens, W
- * delivering, nothing else. */
+/* The poll is as it was: pipe_a and pair_b registered with their
+ * tokens, the_waker delivering, nothing else. */
 static bool
 unchanged(void)
 {
@@ -72,24 +71,24 @@ unchanged(void)
     int64_t end = util_now_ms() + UTIL_LONG_MS;
     int n;
 
-    if (mw_poll_register(P, A[0], TA, MW_READABLE) != -EEXIST
-        || mw_poll_register(P, B[0], TB, MW_READABLE) != -EEXIST)
+    if (mw_poll_register(the_poll, pipe_a[0], TA, MW_READABLE) != -EEXIST
+        || mw_poll_register(the_poll, pair_b[0], TB, MW_READABLE) != -EEXIST)
         return false;
-    util_write_byte(A[1]);
-    util_write_byte(B[1]);
-    if (mw_waker_wake(W) != 0)
+    util_write_byte(pipe_a[1]);
+    util_write_byte(pair_b[1]);
+    if (mw_waker_wake(the_waker) != 0)
         return false;
     while (!(a && b && w) && util_now_ms() < end) {
-        n = rel_wait(P, ev, 16, 100);
+        n = util_wait(the_poll, ev, 16, 100);
         if (n < 0)
             return false;
         for (int i = 0; i < n; i++) {
             if (ev[i].token == TA && (ev[i].flags & MW_EV_READABLE)) {
                 a = true;
-                util_drain(A[0]);
+                util_drain(pipe_a[0]);
             } else if (ev[i].token == TB && (ev[i].flags & MW_EV_READABLE)) {
                 b = true;
-                util_drain(B[0]);
+                util_drain(pair_b[0]);
             } else if (ev[i].token == TW && ev[i].flags == MW_EV_READABLE) {
                 w = true;
             } else if (!tolerated(ev[i].token)) {
@@ -99,7 +98,7 @@ unchanged(void)
     }
     /* poll(2) may report a drained descriptor once more (and a closed one
      * every time: hence the bound). */
-    for (int round = 0; round < 8 && (n = rel_wait(P, ev, 16, 0)) > 0;
+    for (int round = 0; round < 8 && (n = util_wait(the_poll, ev, 16, 0)) > 0;
          round++)
         for (int i = 0; i < n; i++)
             if (ev[i].token != TA && ev[i].token != TB
@@ -148,10 +147,10 @@ check_either(long rc, int saved_errno, const long *accept, int naccept,
     ok(fine, "%s: %s", desc, tap_errno_name(rc));
     is_int(saved_errno, ERRNO_MARK, "... leaves errno alone");
     if (rc == 0)
-        is_int(mw_poll_deregister(P, fd), 0, "... and deregisters");
+        is_int(mw_poll_deregister(the_poll, fd), 0, "... and deregisters");
     else
-        is_errno(mw_poll_deregister(P, fd), -ENOENT, "... and registered "
-                 "nothing");
+        is_errno(mw_poll_deregister(the_poll, fd), -ENOENT,
+                 "... and registered nothing");
     ok(unchanged(), "... and changes nothing");
 }
 
@@ -211,7 +210,7 @@ huge_child(int fd, int out)
     if (mw_poll_new(&cp) != 0 || mw_waker_new(&cw, cp, 1) != 0)
         _exit(4);
     r.rc = mw_poll_register(cp, fd, 2, MW_READABLE);
-    r.works = mw_waker_wake(cw) == 0 && rel_wait(cp, ev, 4, UTIL_LONG_MS) == 1
+    r.works = mw_waker_wake(cw) == 0 && util_wait(cp, ev, 4, UTIL_LONG_MS) == 1
               && ev[0].token == 1;
     if (write(out, &r, sizeof r) != (ssize_t)sizeof r)
         _exit(3);
@@ -257,31 +256,15 @@ huge_descriptor(int fd)
     ok(r.works, "... and the poll still delivers its waker");
 }
 
-int
-main(void)
+/* mw_poll_new, mw_waker_new, mw_poll_free, mw_waker_free. */
+static void
+check_constructors(void)
 {
-    struct mw_event ev[8];
-    mw_poll *p2 = NULL;
-    mw_waker *w2 = NULL;
-    int fd, cfd, rc;
-    unsigned bit;
+    mw_waker *w2;
 
-    tap_watchdog(120);
-    diag("backend %s", mw_backend());
-
-    if (mw_poll_new(&P) != 0 || mw_waker_new(&W, P, TW) != 0)
-        bail_out("cannot create a poll and a waker");
-    util_pipe(A);
-    util_socketpair(B);
-    if (mw_poll_register(P, A[0], TA, MW_READABLE) != 0
-        || mw_poll_register(P, B[0], TB, MW_READABLE) != 0)
-        bail_out("mw_poll_register failed");
-    ok(unchanged(), "the fixture works: two registrations and a waker");
-
-    /* ---- constructors and destructors ---- */
     CASE(-EINVAL, mw_poll_new(NULL), "mw_poll_new(NULL) is -EINVAL");
-    CASE(-EINVAL, mw_waker_new(NULL, P, 1), "mw_waker_new(NULL, poll, 1) is "
-         "-EINVAL");
+    CASE(-EINVAL, mw_waker_new(NULL, the_poll, 1),
+         "mw_waker_new(NULL, poll, 1) is -EINVAL");
     w2 = (mw_waker *)&w2;
     CASE(-EINVAL, mw_waker_new(&w2, NULL, 1), "mw_waker_new(&w, NULL, 1) is "
          "-EINVAL");
@@ -295,69 +278,88 @@ main(void)
     is_int(errno, ERRNO_MARK, "mw_poll_free(NULL) and mw_waker_free(NULL) "
            "do nothing and leave errno alone");
     ok(unchanged(), "... and change nothing");
+}
 
-    /* ---- mw_waker_wake, mw_poll_fd ---- */
+/* mw_waker_wake, mw_poll_fd. */
+static void
+check_wake_and_fd(void)
+{
     CASE(-EINVAL, mw_waker_wake(NULL), "mw_waker_wake(NULL) is -EINVAL");
     CASE(-EINVAL, mw_poll_fd(NULL), "mw_poll_fd(NULL) is -EINVAL");
+}
 
-    /* ---- mw_poll_wait ---- */
+/* mw_poll_wait: bad arguments, and edge values it takes as is. */
+static void
+check_wait(void)
+{
+    struct mw_event ev[8];
+
     CASE(-EINVAL, mw_poll_wait(NULL, ev, 8, 0), "mw_poll_wait(NULL, ev, 8, 0) "
          "is -EINVAL");
     CASE(-EINVAL, mw_poll_wait(NULL, ev, 8, -1), "mw_poll_wait(NULL, ev, 8, "
          "-1) is -EINVAL at once");
     CASE(-EINVAL, mw_poll_wait(NULL, NULL, 0, INT_MIN), "mw_poll_wait(NULL, "
          "NULL, 0, INT_MIN) is -EINVAL at once");
-    CASE(-EINVAL, mw_poll_wait(P, NULL, 1, 0), "mw_poll_wait(poll, NULL, 1, "
-         "0) is -EINVAL");
-    CASE(-EINVAL, mw_poll_wait(P, NULL, 1, -1), "mw_poll_wait(poll, NULL, 1, "
-         "-1) is -EINVAL at once");
-    CASE(-EINVAL, mw_poll_wait(P, NULL, SIZE_MAX, 0), "mw_poll_wait(poll, "
-         "NULL, SIZE_MAX, 0) is -EINVAL");
-    CASE(-EINVAL, mw_poll_wait(P, ev, 0, 0), "mw_poll_wait(poll, ev, 0, 0) "
-         "is -EINVAL");
-    CASE(-EINVAL, mw_poll_wait(P, ev, 0, -1), "mw_poll_wait(poll, ev, 0, -1) "
-         "is -EINVAL at once");
-    CASE(-EINVAL, mw_poll_wait(P, ev, 0, INT_MAX), "mw_poll_wait(poll, ev, 0, "
-         "INT_MAX) is -EINVAL at once");
+    CASE(-EINVAL, mw_poll_wait(the_poll, NULL, 1, 0),
+         "mw_poll_wait(poll, NULL, 1, 0) is -EINVAL");
+    CASE(-EINVAL, mw_poll_wait(the_poll, NULL, 1, -1),
+         "mw_poll_wait(poll, NULL, 1, -1) is -EINVAL at once");
+    CASE(-EINVAL, mw_poll_wait(the_poll, NULL, SIZE_MAX, 0),
+         "mw_poll_wait(poll, NULL, SIZE_MAX, 0) is -EINVAL");
+    CASE(-EINVAL, mw_poll_wait(the_poll, ev, 0, 0),
+         "mw_poll_wait(poll, ev, 0, 0) is -EINVAL");
+    CASE(-EINVAL, mw_poll_wait(the_poll, ev, 0, -1),
+         "mw_poll_wait(poll, ev, 0, -1) is -EINVAL at once");
+    CASE(-EINVAL, mw_poll_wait(the_poll, ev, 0, INT_MAX),
+         "mw_poll_wait(poll, ev, 0, INT_MAX) is -EINVAL at once");
     /* Valid edges: one event ready, an 8-entry array. */
-    if (mw_waker_wake(W) != 0)
+    if (mw_waker_wake(the_waker) != 0)
         bail_out("mw_waker_wake failed");
-    CASE(1, mw_poll_wait(P, ev, SIZE_MAX, 0), "mw_poll_wait with capacity "
-         "SIZE_MAX and one event ready returns it (capacity is a bound)");
-    if (mw_waker_wake(W) != 0)
+    CASE(1, mw_poll_wait(the_poll, ev, SIZE_MAX, 0),
+         "mw_poll_wait with capacity SIZE_MAX and one event ready returns "
+         "it (capacity is a bound)");
+    if (mw_waker_wake(the_waker) != 0)
         bail_out("mw_waker_wake failed");
-    CASE(1, mw_poll_wait(P, ev, (size_t)INT_MAX + 1, 0), "mw_poll_wait with "
-         "capacity INT_MAX + 1 and one event ready returns it");
-    if (mw_waker_wake(W) != 0)
+    CASE(1, mw_poll_wait(the_poll, ev, (size_t)INT_MAX + 1, 0),
+         "mw_poll_wait with capacity INT_MAX + 1 and one event ready "
+         "returns it");
+    if (mw_waker_wake(the_waker) != 0)
         bail_out("mw_waker_wake failed");
-    CASE(1, mw_poll_wait(P, ev, 8, INT_MIN), "mw_poll_wait with timeout "
-         "INT_MIN (no limit) and one event ready returns it");
-    if (mw_waker_wake(W) != 0)
+    CASE(1, mw_poll_wait(the_poll, ev, 8, INT_MIN),
+         "mw_poll_wait with timeout INT_MIN (no limit) and one event ready "
+         "returns it");
+    if (mw_waker_wake(the_waker) != 0)
         bail_out("mw_waker_wake failed");
-    CASE(1, mw_poll_wait(P, ev, 8, INT_MAX), "mw_poll_wait with timeout "
-         "INT_MAX and one event ready returns it at once");
-    CASE(0, mw_poll_wait(P, ev, 1, 0), "mw_poll_wait with nothing ready and "
-         "timeout 0 returns 0");
+    CASE(1, mw_poll_wait(the_poll, ev, 8, INT_MAX),
+         "mw_poll_wait with timeout INT_MAX and one event ready returns it "
+         "at once");
+    CASE(0, mw_poll_wait(the_poll, ev, 1, 0),
+         "mw_poll_wait with nothing ready and timeout 0 returns 0");
+}
 
-    /* ---- mw_poll_register: the poll and the descriptor ---- */
-    cfd = closed_fd();
-    CASE(-EINVAL, mw_poll_register(NULL, A[0], 1, MW_READABLE),
+/* mw_poll_register: the poll and the descriptor (cfd: a closed one). */
+static void
+check_register_descriptor(int cfd)
+{
+    int fd;
+
+    CASE(-EINVAL, mw_poll_register(NULL, pipe_a[0], 1, MW_READABLE),
          "mw_poll_register(NULL, fd, ...) is -EINVAL");
     CASE(-EINVAL, mw_poll_register(NULL, INT_MIN, 1, ~0u),
          "mw_poll_register(NULL, INT_MIN, 1, ~0u) is -EINVAL (the poll is "
          "checked first)");
-    CASE(-EBADF, mw_poll_register(P, -1, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_register(the_poll, -1, 1, MW_READABLE),
          "mw_poll_register(fd -1) is -EBADF");
-    CASE(-EBADF, mw_poll_register(P, -2, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_register(the_poll, -2, 1, MW_READABLE),
          "mw_poll_register(fd -2) is -EBADF");
-    CASE(-EBADF, mw_poll_register(P, INT_MIN, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_register(the_poll, INT_MIN, 1, MW_READABLE),
          "mw_poll_register(fd INT_MIN) is -EBADF");
-    CASE(-EBADF, mw_poll_register(P, INT_MIN, 1, 0),
+    CASE(-EBADF, mw_poll_register(the_poll, INT_MIN, 1, 0),
          "mw_poll_register(fd INT_MIN, interest 0) is -EBADF (the descriptor "
          "is checked before the interest)");
-    CASE(-EBADF, mw_poll_register(P, cfd, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_register(the_poll, cfd, 1, MW_READABLE),
          "mw_poll_register(a closed fd) is -EBADF");
-    CASE(-EINVAL, mw_poll_register(P, cfd, 1, 0),
+    CASE(-EINVAL, mw_poll_register(the_poll, cfd, 1, 0),
          "mw_poll_register(a closed fd, interest 0) is -EINVAL (interest "
          "before the descriptor's state)");
     fd = getdtablesize();
@@ -365,28 +367,42 @@ main(void)
         /* valgrind keeps descriptors of its own just above the table. */
         skip(3, "fd %d is valgrind's under valgrind", fd);
     else
-        CASE(-EBADF, mw_poll_register(P, fd, 1, MW_READABLE),
+        CASE(-EBADF, mw_poll_register(the_poll, fd, 1, MW_READABLE),
              "mw_poll_register(fd %d, the table's size) is -EBADF", fd);
-    CASE(-EBADF, mw_poll_register(P, fd + 1000, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_register(the_poll, fd + 1000, 1, MW_READABLE),
          "mw_poll_register(fd %d, beyond the table) is -EBADF", fd + 1000);
+}
 
-    /* ---- mw_poll_register: the interest ---- */
-    CASE(-EINVAL, mw_poll_register(P, A[1], 1, 0),
+/* mw_poll_register: the interest. */
+static void
+check_register_interest(void)
+{
+    unsigned bit;
+
+    CASE(-EINVAL, mw_poll_register(the_poll, pipe_a[1], 1, 0),
          "mw_poll_register(interest 0) is -EINVAL");
-    CASE(-EINVAL, mw_poll_register(P, A[1], 1, ~0u),
+    CASE(-EINVAL, mw_poll_register(the_poll, pipe_a[1], 1, ~0u),
          "mw_poll_register(interest ~0u) is -EINVAL");
-    CASE(-EINVAL, mw_poll_register(P, A[1], 1, MW_READABLE | MW_WRITABLE
-                                               | MW_PRIORITY | 0x8u),
+    CASE(-EINVAL, mw_poll_register(the_poll, pipe_a[1], 1,
+                                   MW_READABLE | MW_WRITABLE | MW_PRIORITY
+                                   | 0x8u),
          "mw_poll_register(all three bits | 0x8) is -EINVAL");
     for (bit = 0; bit < 32; bit++) {
         if ((1u << bit) & (MW_READABLE | MW_WRITABLE | MW_PRIORITY))
             continue;
-        CASE(-EINVAL, mw_poll_register(P, A[1], 1, MW_READABLE | (1u << bit)),
+        CASE(-EINVAL, mw_poll_register(the_poll, pipe_a[1], 1,
+                                       MW_READABLE | (1u << bit)),
              "mw_poll_register(MW_READABLE | 1 << %u) is -EINVAL", bit);
     }
+}
 
-    /* ---- mw_poll_register: descriptors that are open but odd ---- */
-    CASE(-EEXIST, mw_poll_register(P, A[0], 99, MW_WRITABLE),
+/* mw_poll_register: descriptors that are open but odd. */
+static void
+check_register_odd(void)
+{
+    int fd, rc;
+
+    CASE(-EEXIST, mw_poll_register(the_poll, pipe_a[0], 99, MW_WRITABLE),
          "mw_poll_register of a registered fd, other token and interest, is "
          "-EEXIST");
     {
@@ -401,19 +417,21 @@ main(void)
         if (reg < 0 || dir < 0)
             bail_out("open: %s", strerror(errno));
         errno = ERRNO_MARK;
-        rc = mw_poll_register(P, reg, 1, MW_READABLE);
-        check_either(rc, errno, rel_poller_is("epoll") ? reg_epoll : reg_other,
-                     rel_poller_is("epoll") ? 1 : 5, reg,
+        rc = mw_poll_register(the_poll, reg, 1, MW_READABLE);
+        check_either(rc, errno,
+                     util_poller_is("epoll") ? reg_epoll : reg_other,
+                     util_poller_is("epoll") ? 1 : 5, reg,
                      "mw_poll_register(/dev/null, a character device)");
         errno = ERRNO_MARK;
-        rc = mw_poll_register(P, dir, 1, MW_READABLE);
-        check_either(rc, errno, rel_poller_is("epoll") ? reg_epoll : reg_other,
-                     rel_poller_is("epoll") ? 1 : 5, dir,
+        rc = mw_poll_register(the_poll, dir, 1, MW_READABLE);
+        check_either(rc, errno,
+                     util_poller_is("epoll") ? reg_epoll : reg_other,
+                     util_poller_is("epoll") ? 1 : 5, dir,
                      "mw_poll_register(a directory)");
         util_close(reg);
         util_close(dir);
     }
-    fd = mw_poll_fd(P);
+    fd = mw_poll_fd(the_poll);
     if (fd >= 0) {
         /* epoll refuses itself (-EINVAL); a kqueue in itself is the
          * kernel's call (libkqueue takes it). */
@@ -421,186 +439,244 @@ main(void)
         static const long self_kqueue[] = { 0, -EINVAL };
 
         errno = ERRNO_MARK;
-        rc = mw_poll_register(P, fd, 1, MW_READABLE);
+        rc = mw_poll_register(the_poll, fd, 1, MW_READABLE);
         check_either(rc, errno,
-                     rel_poller_is("epoll") ? self_epoll : self_kqueue,
-                     rel_poller_is("epoll") ? 1 : 2, fd,
+                     util_poller_is("epoll") ? self_epoll : self_kqueue,
+                     util_poller_is("epoll") ? 1 : 2, fd,
                      "mw_poll_register(the poll's own descriptor)");
     } else {
         skip(4, "mw_poll_fd is %s on %s: no descriptor of its own",
              tap_errno_name(fd), mw_backend());
     }
-    /* A descriptor the library opened for a waker (the new descriptors of
-     * mw_waker_new, the read end for a pipe): already watched by the
-     * poll, so -EEXIST like any registered descriptor. */
-    {
-        static struct rel_fdset before, after;
-        int fresh[4], nfresh, target = -1;
+}
 
-        rel_fdset_take(&before);
-        if (mw_waker_new(&w2, P, 0x77) != 0)
-            bail_out("mw_waker_new failed");
-        rel_fdset_take(&after);
-        nfresh = rel_fdset_new(&before, &after, fresh, 4);
-        for (int i = 0; i < nfresh && i < 4; i++) {
-            enum rel_fd_kind k = rel_fd_kind(fresh[i]);
+/* A descriptor the library opened for a waker (the new descriptors of
+ * mw_waker_new, the read end for a pipe): already watched by the poll, so
+ * -EEXIST like any registered descriptor. */
+static void
+check_register_waker_fd(void)
+{
+    mw_waker *w2;
 
-            if (k == REL_FD_EVENTFD || k == REL_FD_PIPE_READ)
-                target = fresh[i];
-        }
-        if (target >= 0 && !rel_waker_is("user")) {
-            struct mw_event wev[8];
-            int n;
+    static struct util_fds before, after;
+    int fresh[4], nfresh, target = -1;
 
-            CASE(-EEXIST, mw_poll_register(P, target, 1, MW_READABLE),
-                 "mw_poll_register(the descriptor a waker watches) is "
-                 "-EEXIST");
-            n = mw_waker_wake(w2) == 0 ? rel_wait(P, wev, 8, UTIL_LONG_MS)
-                                       : -1;
-            ok(n == 1 && wev[0].token == 0x77, "... and that waker still "
-               "delivers its own token (%d event(s), token %#lx)", n,
-               n > 0 ? (unsigned long)wev[0].token : 0UL);
-            if (mw_poll_deregister(P, target) == 0)
-                diag("the waker's descriptor was registered: the waker "
-                     "may be broken now");
-        } else {
-            skip(4, "%s: a waker has no descriptor of its own",
-                 mw_backend());
-        }
-        mw_waker_free(w2);
-        w2 = NULL;
+    util_fds_take(&before);
+    if (mw_waker_new(&w2, the_poll, 0x77) != 0)
+        bail_out("mw_waker_new failed");
+    util_fds_take(&after);
+    nfresh = util_fds_new(&before, &after, fresh, 4);
+    for (int i = 0; i < nfresh && i < 4; i++) {
+        enum util_fd_kind k = util_fd_kind(fresh[i]);
+
+        if (k == UTIL_FD_EVENTFD || k == UTIL_FD_PIPE_READ)
+            target = fresh[i];
     }
+    if (target >= 0 && !util_waker_is("user")) {
+        struct mw_event wev[8];
+        int n;
 
-    /* ---- mw_poll_reregister ---- */
-    CASE(-EINVAL, mw_poll_reregister(NULL, A[0], 1, MW_READABLE),
+        CASE(-EEXIST, mw_poll_register(the_poll, target, 1, MW_READABLE),
+             "mw_poll_register(the descriptor a waker watches) is "
+             "-EEXIST");
+        n = mw_waker_wake(w2) == 0 ? util_wait(the_poll, wev, 8, UTIL_LONG_MS)
+                                   : -1;
+        ok(n == 1 && wev[0].token == 0x77, "... and that waker still "
+           "delivers its own token (%d event(s), token %#lx)", n,
+           n > 0 ? (unsigned long)wev[0].token : 0UL);
+        if (mw_poll_deregister(the_poll, target) == 0)
+            diag("the waker's descriptor was registered: the waker "
+                 "may be broken now");
+    } else {
+        skip(4, "%s: a waker has no descriptor of its own",
+             mw_backend());
+    }
+    mw_waker_free(w2);
+}
+
+/* mw_poll_reregister (cfd: a closed descriptor). */
+static void
+check_reregister(int cfd)
+{
+    CASE(-EINVAL, mw_poll_reregister(NULL, pipe_a[0], 1, MW_READABLE),
          "mw_poll_reregister(NULL, ...) is -EINVAL");
-    CASE(-EBADF, mw_poll_reregister(P, -1, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_reregister(the_poll, -1, 1, MW_READABLE),
          "mw_poll_reregister(fd -1) is -EBADF");
-    CASE(-EBADF, mw_poll_reregister(P, INT_MIN, 1, MW_READABLE),
+    CASE(-EBADF, mw_poll_reregister(the_poll, INT_MIN, 1, MW_READABLE),
          "mw_poll_reregister(fd INT_MIN) is -EBADF");
-    CASE(-ENOENT, mw_poll_reregister(P, INT_MAX, 1, MW_READABLE),
+    CASE(-ENOENT, mw_poll_reregister(the_poll, INT_MAX, 1, MW_READABLE),
          "mw_poll_reregister(fd INT_MAX), never registered, is -ENOENT");
-    CASE(-ENOENT, mw_poll_reregister(P, cfd, 1, MW_READABLE),
+    CASE(-ENOENT, mw_poll_reregister(the_poll, cfd, 1, MW_READABLE),
          "mw_poll_reregister(a closed fd never registered) is -ENOENT");
-    CASE(-ENOENT, mw_poll_reregister(P, A[1], 1, MW_READABLE),
+    CASE(-ENOENT, mw_poll_reregister(the_poll, pipe_a[1], 1, MW_READABLE),
          "mw_poll_reregister(an open fd not registered) is -ENOENT");
-    CASE(-EINVAL, mw_poll_reregister(P, A[0], TA, 0),
+    CASE(-EINVAL, mw_poll_reregister(the_poll, pipe_a[0], TA, 0),
          "mw_poll_reregister(a registered fd, interest 0) is -EINVAL");
-    CASE(-EINVAL, mw_poll_reregister(P, A[0], TA, ~0u),
+    CASE(-EINVAL, mw_poll_reregister(the_poll, pipe_a[0], TA, ~0u),
          "mw_poll_reregister(a registered fd, interest ~0u) is -EINVAL");
-    CASE(-EINVAL, mw_poll_reregister(P, A[0], TA, 1u << 31),
+    CASE(-EINVAL, mw_poll_reregister(the_poll, pipe_a[0], TA, 1u << 31),
          "mw_poll_reregister(a registered fd, interest 1 << 31) is -EINVAL");
-    CASE(-EINVAL, mw_poll_reregister(P, INT_MAX, 1, 0),
+    CASE(-EINVAL, mw_poll_reregister(the_poll, INT_MAX, 1, 0),
          "mw_poll_reregister(fd INT_MAX, interest 0) is -EINVAL (interest "
          "before -ENOENT)");
+}
 
-    /* ---- mw_poll_deregister ---- */
-    CASE(-EINVAL, mw_poll_deregister(NULL, A[0]),
+/* mw_poll_deregister (cfd: a closed descriptor). */
+static void
+check_deregister(int cfd)
+{
+    CASE(-EINVAL, mw_poll_deregister(NULL, pipe_a[0]),
          "mw_poll_deregister(NULL, fd) is -EINVAL");
     CASE(-EINVAL, mw_poll_deregister(NULL, INT_MIN),
          "mw_poll_deregister(NULL, INT_MIN) is -EINVAL");
-    CASE(-EBADF, mw_poll_deregister(P, -1),
+    CASE(-EBADF, mw_poll_deregister(the_poll, -1),
          "mw_poll_deregister(fd -1) is -EBADF");
-    CASE(-EBADF, mw_poll_deregister(P, INT_MIN),
+    CASE(-EBADF, mw_poll_deregister(the_poll, INT_MIN),
          "mw_poll_deregister(fd INT_MIN) is -EBADF");
-    CASE(-ENOENT, mw_poll_deregister(P, INT_MAX),
+    CASE(-ENOENT, mw_poll_deregister(the_poll, INT_MAX),
          "mw_poll_deregister(fd INT_MAX) is -ENOENT");
-    CASE(-ENOENT, mw_poll_deregister(P, cfd),
+    CASE(-ENOENT, mw_poll_deregister(the_poll, cfd),
          "mw_poll_deregister(a closed fd never registered) is -ENOENT");
-    CASE(-ENOENT, mw_poll_deregister(P, A[1]),
+    CASE(-ENOENT, mw_poll_deregister(the_poll, pipe_a[1]),
          "mw_poll_deregister(an open fd not registered) is -ENOENT");
+}
 
-    /* ---- a registered descriptor closed before its deregister ---- */
-    {
-        int c[2];
-        int num;
+/* A registered descriptor closed before its deregister. */
+static void
+check_closed_registered(void)
+{
+    int c[2];
+    int num;
 
-        util_pipe(c);
-        num = c[0];
-        if (mw_poll_register(P, num, 0x55, MW_READABLE) != 0)
-            bail_out("mw_poll_register failed");
-        closed_token_lo = 0x55;
-        closed_token_hi = 0x57;
-        util_close(c[0]);
-        CASE(-EBADF, mw_poll_reregister(P, num, 0x56, MW_READABLE),
-             "mw_poll_reregister of a registered fd closed since is -EBADF "
-             "(man page)");
-        CASE(-EEXIST, mw_poll_register(P, num, 0x57, MW_READABLE),
-             "mw_poll_register of the number of a registered fd closed "
-             "since is -EEXIST (man page)");
-        CASE(0, mw_poll_deregister(P, num), "mw_poll_deregister of a "
-             "registered fd closed since releases it (0)");
-        closed_token_lo = closed_token_hi = 0;
-        CASE(-ENOENT, mw_poll_deregister(P, num), "... once: a second "
-             "deregister is -ENOENT");
-        util_pipe(c);
-        if (c[0] == num) {
-            uint32_t flags = 0;
+    util_pipe(c);
+    num = c[0];
+    if (mw_poll_register(the_poll, num, 0x55, MW_READABLE) != 0)
+        bail_out("mw_poll_register failed");
+    closed_token_lo = 0x55;
+    closed_token_hi = 0x57;
+    util_close(c[0]);
+    CASE(-EBADF, mw_poll_reregister(the_poll, num, 0x56, MW_READABLE),
+         "mw_poll_reregister of a registered fd closed since is -EBADF "
+         "(man page)");
+    CASE(-EEXIST, mw_poll_register(the_poll, num, 0x57, MW_READABLE),
+         "mw_poll_register of the number of a registered fd closed "
+         "since is -EEXIST (man page)");
+    CASE(0, mw_poll_deregister(the_poll, num), "mw_poll_deregister of a "
+         "registered fd closed since releases it (0)");
+    closed_token_lo = closed_token_hi = 0;
+    CASE(-ENOENT, mw_poll_deregister(the_poll, num), "... once: a second "
+         "deregister is -ENOENT");
+    util_pipe(c);
+    if (c[0] == num) {
+        uint32_t flags = 0;
 
-            CASE(0, mw_poll_register(P, num, 0x58, MW_READABLE),
-                 "the number can be registered again");
-            util_write_byte(c[1]);
-            is_int(util_wait_token(P, 0x58, UTIL_LONG_MS, &flags, NULL), 1,
-                   "... and reports its new token");
-            util_drain(c[0]);
-            CASE(0, mw_poll_deregister(P, num), "... and deregisters");
-        } else {
-            skip(7, "the number %d was not reused (%d)", num, c[0]);
-        }
-        util_close(c[0]);
-        util_close(c[1]);
+        CASE(0, mw_poll_register(the_poll, num, 0x58, MW_READABLE),
+             "the number can be registered again");
+        util_write_byte(c[1]);
+        is_int(util_wait_token(the_poll, 0x58, UTIL_LONG_MS, &flags, NULL), 1,
+               "... and reports its new token");
+        util_drain(c[0]);
+        CASE(0, mw_poll_deregister(the_poll, num), "... and deregisters");
+    } else {
+        skip(7, "the number %d was not reused (%d)", num, c[0]);
     }
+    util_close(c[0]);
+    util_close(c[1]);
+}
 
-    /* ---- tokens are the caller's, whatever their bits ---- */
-    {
-        static const mw_token edge[] = { 0, UINTPTR_MAX, T_EDGE_COOKIE };
-        int e[2];
+/* Tokens are the caller's, whatever their bits. */
+static void
+check_edge_tokens(void)
+{
+    struct mw_event ev[8];
+    mw_waker *w2;
 
-        util_pipe(e);
-        for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
-            uint32_t flags = 0;
-            int n;
+    static const mw_token edge[] = { 0, UINTPTR_MAX, T_EDGE_COOKIE };
+    int e[2];
 
-            CASE(0, mw_waker_new(&w2, P, edge[i]), "mw_waker_new with token "
-                 "%#lx succeeds", (unsigned long)edge[i]);
-            n = mw_waker_wake(w2) == 0 ? rel_wait(P, ev, 8, UTIL_LONG_MS) : -1;
-            ok(n == 1 && ev[0].token == edge[i], "... and delivers that token "
-               "unchanged");
-            mw_waker_free(w2);
-            CASE(0, mw_poll_register(P, e[0], edge[i], MW_READABLE),
-                 "mw_poll_register with token %#lx succeeds",
-                 (unsigned long)edge[i]);
-            util_write_byte(e[1]);
-            n = util_wait_token(P, edge[i], UTIL_LONG_MS, &flags, NULL);
-            ok(n == 1 && (flags & MW_EV_READABLE), "... and reports that "
-               "token unchanged");
-            util_drain(e[0]);
-            CASE(0, mw_poll_deregister(P, e[0]), "... and deregisters");
-        }
-        util_close(e[0]);
-        util_close(e[1]);
+    util_pipe(e);
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        uint32_t flags = 0;
+        int n;
+
+        CASE(0, mw_waker_new(&w2, the_poll, edge[i]),
+             "mw_waker_new with token %#lx succeeds", (unsigned long)edge[i]);
+        n = mw_waker_wake(w2) == 0 ? util_wait(the_poll, ev, 8, UTIL_LONG_MS)
+                                   : -1;
+        ok(n == 1 && ev[0].token == edge[i], "... and delivers that token "
+           "unchanged");
+        mw_waker_free(w2);
+        CASE(0, mw_poll_register(the_poll, e[0], edge[i], MW_READABLE),
+             "mw_poll_register with token %#lx succeeds",
+             (unsigned long)edge[i]);
+        util_write_byte(e[1]);
+        n = util_wait_token(the_poll, edge[i], UTIL_LONG_MS, &flags, NULL);
+        ok(n == 1 && (flags & MW_EV_READABLE), "... and reports that "
+           "token unchanged");
+        util_drain(e[0]);
+        CASE(0, mw_poll_deregister(the_poll, e[0]), "... and deregisters");
     }
+    util_close(e[0]);
+    util_close(e[1]);
+}
 
-    /* ---- far above the table ---- */
+/* A second poll is not disturbed by all of this. */
+static void
+check_second_poll(void)
+{
+    mw_poll *p2 = NULL;
+
+    if (mw_poll_new(&p2) != 0)
+        bail_out("mw_poll_new failed");
+    CASE(-ENOENT, mw_poll_deregister(p2, pipe_a[0]), "a descriptor registered "
+         "in one poll is not registered in another (-ENOENT)");
+    mw_poll_free(p2);
+}
+
+int
+main(void)
+{
+    int cfd;
+
+    tap_watchdog(120);
+    diag("backend %s", mw_backend());
+
+    if (mw_poll_new(&the_poll) != 0
+        || mw_waker_new(&the_waker, the_poll, TW) != 0)
+        bail_out("cannot create a poll and a waker");
+    util_pipe(pipe_a);
+    util_socketpair(pair_b);
+    if (mw_poll_register(the_poll, pipe_a[0], TA, MW_READABLE) != 0
+        || mw_poll_register(the_poll, pair_b[0], TB, MW_READABLE) != 0)
+        bail_out("mw_poll_register failed");
+    ok(unchanged(), "the fixture works: two registrations and a waker");
+
+    check_constructors();
+    check_wake_and_fd();
+    check_wait();
+    cfd = closed_fd();
+    check_register_descriptor(cfd);
+    check_register_interest();
+    check_register_odd();
+    check_register_waker_fd();
+    check_reregister(cfd);
+    check_deregister(cfd);
+    check_closed_registered();
+    check_edge_tokens();
+    /* Far above the table. */
     huge_descriptor(INT_MAX);
     huge_descriptor(1 << 30);
     huge_descriptor(1 << 20);
-
-    /* ---- a second poll is not disturbed by all of this ---- */
-    if (mw_poll_new(&p2) != 0)
-        bail_out("mw_poll_new failed");
-    CASE(-ENOENT, mw_poll_deregister(p2, A[0]), "a descriptor registered "
-         "in one poll is not registered in another (-ENOENT)");
-    mw_poll_free(p2);
+    check_second_poll();
 
     diag("%ld bad or edge inputs tried", cases);
-    mw_poll_deregister(P, A[0]);
-    mw_poll_deregister(P, B[0]);
-    util_close(A[0]);
-    util_close(A[1]);
-    util_close(B[0]);
-    util_close(B[1]);
-    mw_waker_free(W);
-    mw_poll_free(P);
+    mw_poll_deregister(the_poll, pipe_a[0]);
+    mw_poll_deregister(the_poll, pair_b[0]);
+    util_close(pipe_a[0]);
+    util_close(pipe_a[1]);
+    util_close(pair_b[0]);
+    util_close(pair_b[1]);
+    mw_waker_free(the_waker);
+    mw_poll_free(the_poll);
     return done_testing();
 }

@@ -68,10 +68,6 @@ EXTRA_DIST += doc/PERFORMANCE.md
 
 check_PROGRAMS += t/wait-no-alloc
 TESTS += t/wait-no-alloc
-t_wait_no_alloc_SOURCES = t/wait-no-alloc.c
-t_wait_no_alloc_LDADD = lib/libmiowake.la t/libtap.a $(PTHREAD_LIBS)
-if WITH_LIBKQUEUE
-t_wait_no_alloc_CPPFLAGS = $(AM_CPPFLAGS) -DMW_TEST_LIBKQUEUE=1
-else
-t_wait_no_alloc_CPPFLAGS = $(AM_CPPFLAGS)
-endif
+# It counts allocations and lock calls with the allocation hook
+# (t/local.mk).
+t_wait_no_alloc_SOURCES = t/wait-no-alloc.c $(MW_ALLOC_HOOK)

@@ -17,7 +17,7 @@
  *     the set grows (elsewhere it allocates nothing, which is checked);
  *   - mw_poll_reregister and mw_poll_deregister (which allocate nothing).
  *
- * The interposer is in t/rel-util.h (REL_ALLOC_INTERPOSER).  Each call
+ * The interposer is the allocation hook, t/alloc-hook.c.  Each call
  * must return -ENOMEM (or succeed when the failing allocation was not
  * reached), leave errno alone, set *out to NULL, leak nothing (the
  * count of live allocations and the set of open descriptors are as before)
@@ -25,7 +25,7 @@
  * delivering, a pending wake still pending.  Only allocations on the main
  * thread are failed; no other thread of the test exists meanwhile.
  *
- * Under libkqueue (MW_TEST_LIBKQUEUE=1) only the allocations made by
+ * Under libkqueue (util_libkqueue()) only the allocations made by
  * libmiowake's own code are failed and counted: libkqueue 2.7 swallows a
  * failed allocation in kqueue() and then crashes in kevent(), and frees
  * a closed kqueue's memory on its monitoring thread whenever it gets to
@@ -47,8 +47,7 @@
 
 #include <miowake.h>
 
-#define REL_ALLOC_INTERPOSER
-#include "rel-util.h"
+#include "alloc-hook.h"
 #include "tap.h"
 #include "util.h"
 
@@ -60,8 +59,6 @@
 #define TOKEN_FD(i) ((mw_token)0x7000 + (mw_token)(i))
 #define MAX_WAKERS 40
 #define TOKEN_WK(i) ((mw_token)0xB00 + (mw_token)(i))
-
-/* ---- the interposer ---- */
 
 /* ---- scenarios ---- */
 
@@ -151,7 +148,7 @@ everything_works(struct ctx *c, mw_waker *extra, mw_token extra_token)
             return false;
     }
     while (got < want && util_now_ms() < end) {
-        int n = rel_wait(c->p, ev, 64, 100);
+        int n = util_wait(c->p, ev, 64, 100);
 
         if (n < 0)
             return false;
@@ -179,7 +176,7 @@ everything_works(struct ctx *c, mw_waker *extra, mw_token extra_token)
         }
     }
     /* poll(2) may report a drained pipe once more: collect that. */
-    while (rel_wait(c->p, ev, 64, 0) > 0)
+    while (util_wait(c->p, ev, 64, 0) > 0)
         for (int i = 0; i < 64; i++)
             ;
     return got == want && strays == 0;
@@ -246,7 +243,7 @@ typedef bool (*check_fn)(struct ctx *, bool failed);
 static void
 enumerate(struct tally *t, int k, build_fn build, op_fn op, check_fn check)
 {
-    static struct rel_fdset fds0, fds1;
+    static struct util_fds fds0, fds1;
 
     for (long n = 1; n <= MAX_N; n++) {
         struct ctx c;
@@ -256,15 +253,15 @@ enumerate(struct tally *t, int k, build_fn build, op_fn op, check_fn check)
 
         memset(&c, 0, sizeof c);
         c.k = k;
-        base = rel_alloc_live();
-        rel_fdset_take(&fds0);
+        base = alloc_hook_live();
+        util_fds_take(&fds0);
         build(&c);
         c.out_p = (mw_poll *)&c.out_p;      /* anything but NULL */
         c.out_w = (mw_waker *)&c.out_w;
         errno = ERRNO_MARK;
-        rel_alloc_arm(n);
+        alloc_hook_fail_at(n);
         c.rc = op(&c);
-        hit = rel_alloc_disarm();
+        hit = alloc_hook_disarm();
         e = errno;
         t->attempts++;
         if (e != ERRNO_MARK && t->errno_changed++ == 0)
@@ -284,8 +281,8 @@ enumerate(struct tally *t, int k, build_fn build, op_fn op, check_fn check)
                                        && c.out_w != NULL);
             t->broken += !check(&c, c.rc != 0);
         } else {
-            if (rel_alloc_armed_calls() > t->max_allocations)
-                t->max_allocations = rel_alloc_armed_calls();
+            if (alloc_hook_armed_calls() > t->max_allocations)
+                t->max_allocations = alloc_hook_armed_calls();
             t->success_rc += c.rc < 0 || !check(&c, false);
         }
         if (c.out_p == (mw_poll *)&c.out_p)
@@ -293,8 +290,8 @@ enumerate(struct tally *t, int k, build_fn build, op_fn op, check_fn check)
         if (c.out_w == (mw_waker *)&c.out_w)
             c.out_w = NULL;
         teardown(&c);
-        t->leaks += !rel_alloc_back_to(base);
-        t->fd_leaks += !rel_fdset_settled(&fds0, &fds1, NULL);
+        t->leaks += !alloc_hook_back_to(base);
+        t->fd_leaks += !util_fds_settled(&fds0, &fds1, NULL);
         if (!hit)
             break;
     }
@@ -330,7 +327,7 @@ check_poll_new(struct ctx *c, bool failed)
         mw_poll_free(q);
         return true;
     }
-    fine = c->out_p != NULL && rel_wait(c->out_p, ev, 4, 0) == 0;
+    fine = c->out_p != NULL && util_wait(c->out_p, ev, 4, 0) == 0;
     return fine;
 }
 
@@ -409,7 +406,7 @@ build_wait(struct ctx *c)
     make_poll(c, true);
     if (c->waited) {
         add_registrations(c, c->k / 2);
-        while (rel_wait(c->p, ev, 64, 0) > 0)
+        while (util_wait(c->p, ev, 64, 0) > 0)
             ;
     }
     add_registrations(c, c->k);
@@ -475,48 +472,49 @@ check_works(struct ctx *c, bool failed)
     return everything_works(c, NULL, 0);
 }
 
-int
-main(void)
+/* ---- setting up ---- */
+
+/* Controls: the interposition is in place and counts (else skip). */
+static void
+require_hook(void)
 {
-    static const int waker_counts[] = { 0, 1, 15, 16, 17, 31, 32 };
-    static const int wait_counts[] = { 0, 1, 15, 16, 17, 31, 32, 33, 64, 65,
-                                       100, NREG };
-    struct tally t;
+    void *volatile x;
+    long c0 = alloc_hook_calls();
+
+    if (!alloc_hook_ready())
+        plan_skip_all("no dlsym(RTLD_NEXT, \"malloc\") to forward to");
+    x = malloc(8);
+    free(x);
+    if (alloc_hook_calls() == c0)
+        plan_skip_all("the allocator is not interposed (%s)",
+                      util_under_valgrind() ? "valgrind replaces it"
+                                            : "the system's choice");
+}
+
+/* Room for NREG + 1 pipes and the library's descriptors. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t want = 2 * (NREG + 1) + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                      ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Warm up: first uses may allocate for good (libkqueue's globals).
+ * Then the control that the hook sees mw_poll_new allocate. */
+static void
+warm_up(void)
+{
     mw_poll *q;
     mw_waker *w;
+    long c0;
 
-    tap_watchdog(120);
-    diag("backend %s", mw_backend());
-
-    /* Controls: the interposition is in place and counts. */
-    {
-        void *volatile x;
-        long c0 = rel_alloc_calls();
-
-        if (!rel_alloc_ready())
-            plan_skip_all("no dlsym(RTLD_NEXT, \"malloc\") to forward to");
-        x = malloc(8);
-        free(x);
-        if (rel_alloc_calls() == c0)
-            plan_skip_all("the allocator is not interposed (%s)",
-                          util_under_valgrind() ? "valgrind replaces it"
-                                                : "the system's choice");
-    }
-    {
-        struct rlimit rl;
-        rlim_t want = 2 * (NREG + 1) + 64;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-            && rl.rlim_cur < want) {
-            rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
-                          ? want : rl.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
-    }
-    for (int i = 0; i <= NREG; i++)
-        util_pipe(pipes[i]);
-
-    /* Warm up: first uses may allocate for good (libkqueue's globals). */
     if (mw_poll_new(&q) != 0 || mw_waker_new(&w, q, 1) != 0)
         bail_out("cannot create a poll and a waker");
     if (mw_poll_register(q, pipes[0][0], 1, MW_READABLE) != 0)
@@ -524,37 +522,63 @@ main(void)
     mw_poll_deregister(q, pipes[0][0]);
     mw_waker_free(w);
     mw_poll_free(q);
-    rel_settle();
-    if (rel_libkqueue()) {
-        rel_alloc_only_library();
+    util_settle();
+    if (util_libkqueue()) {
+        alloc_hook_only_library();
         diag("libkqueue: only the allocations libmiowake makes itself are "
              "failed and counted (libkqueue 2.7 does not survive its own "
              "failing, and frees on its own thread)");
     }
-    {
-        long c0 = rel_alloc_calls();
+    c0 = alloc_hook_calls();
+    if (mw_poll_new(&q) != 0)
+        bail_out("mw_poll_new failed");
+    ok(alloc_hook_calls() > c0, "control: the interposer sees "
+       "mw_poll_new allocate");
+    mw_poll_free(q);
+}
 
-        if (mw_poll_new(&q) != 0)
-            bail_out("mw_poll_new failed");
-        ok(rel_alloc_calls() > c0, "control: the interposer sees "
-           "mw_poll_new allocate");
-        mw_poll_free(q);
-    }
+/* ---- one promise each: every allocation of the call may fail ---- */
+
+static void
+check_poll_new_fails(void)
+{
+    struct tally t;
 
     tally_init(&t, "mw_poll_new");
     enumerate(&t, 0, build_nothing, op_poll_new, check_poll_new);
     tally_report(&t);
+}
+
+static void
+check_waker_new_fails(void)
+{
+    static const int waker_counts[] = { 0, 1, 15, 16, 17, 31, 32 };
+    struct tally t;
 
     tally_init(&t, "mw_waker_new");
     for (size_t i = 0; i < sizeof waker_counts / sizeof waker_counts[0]; i++)
         enumerate(&t, waker_counts[i], build_wakers, op_waker_new,
                   check_waker_new);
     tally_report(&t);
+}
+
+static void
+check_register_fails(void)
+{
+    struct tally t;
 
     tally_init(&t, "mw_poll_register (1st to 160th descriptor)");
     for (int k = 0; k < NREG; k++)
         enumerate(&t, k, build_registrations, op_register, check_register);
     tally_report(&t);
+}
+
+static void
+check_wait_fails(void)
+{
+    static const int wait_counts[] = { 0, 1, 15, 16, 17, 31, 32, 33, 64, 65,
+                                       100, NREG };
+    struct tally t;
 
     tally_init(&t, "mw_poll_wait (set changed since the last wait)");
     for (size_t i = 0; i < sizeof wait_counts / sizeof wait_counts[0]; i++) {
@@ -563,6 +587,14 @@ main(void)
                   check_wait);
     }
     tally_report(&t);
+}
+
+/* mw_poll_reregister and mw_poll_deregister allocate nothing: the
+ * enumeration stops at N = 1, which is never reached. */
+static void
+check_reregister_deregister(void)
+{
+    struct tally t;
 
     tally_init(&t, "mw_poll_reregister");
     enumerate(&t, 40, build_registrations, op_reregister, check_works);
@@ -570,6 +602,24 @@ main(void)
     tally_init(&t, "mw_poll_deregister");
     enumerate(&t, 40, build_registrations, op_deregister, check_works);
     tally_report(&t);
+}
+
+int
+main(void)
+{
+    tap_watchdog(120);
+    diag("backend %s", mw_backend());
+    require_hook();
+    raise_nofile();
+    for (int i = 0; i <= NREG; i++)
+        util_pipe(pipes[i]);
+    warm_up();
+
+    check_poll_new_fails();
+    check_waker_new_fails();
+    check_register_fails();
+    check_wait_fails();
+    check_reregister_deregister();
 
     diag("%ld faults injected in all", total_faults);
     for (int i = 0; i <= NREG; i++) {

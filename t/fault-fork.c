@@ -35,7 +35,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -106,7 +105,7 @@ free_inherited(enum order order)
 static int
 child_checks(enum order order)
 {
-    static struct rel_fdset mid, end;
+    static struct util_fds mid, end;
     struct mw_event ev[8];
     mw_poll *cp = NULL;
     mw_waker *cw = NULL;
@@ -119,7 +118,7 @@ child_checks(enum order order)
             continue;
         /* libkqueue's fork cleanup leaves one eventfd of each kqueue open
          * in the child; the library never saw it (see ROBUSTNESS.md). */
-        if (rel_libkqueue() && rel_fd_kind(o.lib_fds[i]) == REL_FD_EVENTFD)
+        if (util_libkqueue() && util_fd_kind(o.lib_fds[i]) == UTIL_FD_EVENTFD)
             libkqueue_leftovers++;
         else
             closed = false;
@@ -131,9 +130,9 @@ child_checks(enum order order)
      * before the baseline. */
     if (mw_poll_new(&cp) == 0) {
         mw_poll_free(cp);
-        rel_settle();
+        util_settle();
     }
-    rel_fdset_take(&mid);
+    util_fds_take(&mid);
 
     bits |= libkqueue_leftovers << 16;
     cp = NULL;
@@ -145,13 +144,13 @@ child_checks(enum order order)
         bits |= C_NEW_WAKER;
     else
         return bits;
-    n = mw_waker_wake(cw) == 0 ? rel_wait(cp, ev, 8, UTIL_LONG_MS) : -1;
+    n = mw_waker_wake(cw) == 0 ? util_wait(cp, ev, 8, UTIL_LONG_MS) : -1;
     if (n == 1 && ev[0].token == T_CHILD && ev[0].flags == MW_EV_READABLE)
         bits |= C_OWN_WAKE;
     util_pipe(fds);
     if (mw_poll_register(cp, fds[0], T_CHILD_PIPE, MW_READABLE) == 0) {
         util_write_byte(fds[1]);
-        n = rel_wait(cp, ev, 8, UTIL_LONG_MS);
+        n = util_wait(cp, ev, 8, UTIL_LONG_MS);
         if (n == 1 && ev[0].token == T_CHILD_PIPE
             && (ev[0].flags & MW_EV_READABLE))
             bits |= C_OWN_REGISTRATION;
@@ -161,11 +160,11 @@ child_checks(enum order order)
     util_close(fds[0]);
     util_close(fds[1]);
     /* Nothing else is ready in the child's poll: not the parent's wake. */
-    if (rel_wait(cp, ev, 8, 100) == 0)
+    if (util_wait(cp, ev, 8, 100) == 0)
         bits |= C_NOTHING_OF_PARENT;
     mw_waker_free(cw);
     mw_poll_free(cp);
-    if (rel_fdset_settled(&mid, &end, &first))
+    if (util_fds_settled(&mid, &end, &first))
         bits |= C_OWN_FREED;
     return bits;
 }
@@ -269,7 +268,7 @@ parent_checks(const char *what, bool pending_w1)
 int
 main(void)
 {
-    static struct rel_fdset before, after;
+    static struct util_fds before, after;
     int result_fd[2], bits, status;
     pid_t pid;
 
@@ -280,17 +279,17 @@ main(void)
     if (mw_poll_new(&o.p) != 0)
         bail_out("mw_poll_new failed");
     mw_poll_free(o.p);
-    rel_settle();
+    util_settle();
     util_pipe(o.pipefd);
     util_pipe(o.sigfd);
-    rel_fdset_take(&before);
+    util_fds_take(&before);
     if (mw_poll_new(&o.p) != 0 || mw_poll_new(&o.p2) != 0
         || mw_waker_new(&o.w1, o.p, T_W1) != 0
         || mw_waker_new(&o.w2, o.p, T_W2) != 0
         || mw_waker_new(&o.w3, o.p2, T_W3) != 0)
         bail_out("cannot create the polls and wakers");
-    rel_fdset_take(&after);
-    o.nlib = rel_fdset_new(&before, &after, o.lib_fds, 64);
+    util_fds_take(&after);
+    o.nlib = util_fds_new(&before, &after, o.lib_fds, 64);
     if (o.nlib > 64)
         bail_out("too many new descriptors");
     diag("the library opened %d descriptors for two polls and three wakers",
@@ -346,7 +345,7 @@ main(void)
     mw_poll_free(o.p2);
     {
         int first = -1;
-        bool same = rel_fdset_settled(&before, &after, &first);
+        bool same = util_fds_settled(&before, &after, &first);
 
         ok(same, "the parent frees everything and no descriptor is left "
            "(first difference %d)", first);

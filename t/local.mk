@@ -27,12 +27,21 @@ AM_TESTS_ENVIRONMENT = \
 	export MW_UNDER_VALGRIND top_builddir top_srcdir CC CXX NM EXEEXT \
 	  MW_TEST_VERSION_SCRIPT;
 
+# The one test library: the TAP producer and every fixture (t/util.h).
 check_LIBRARIES += t/libtap.a
 t_libtap_a_SOURCES = t/tap.c t/tap.h t/util.c t/util.h
 
-# t/libtap.a comes first: its fixtures call the library, and a static
-# archive only resolves symbols for what precedes it.
-LDADD = t/libtap.a lib/libmiowake.la $(PTHREAD_LIBS)
+# The one LDADD of every test program.  t/libtap.a comes first: its
+# fixtures call the library, and a static archive only resolves symbols
+# for what precedes it.  DLOPEN_LIBS is for the tests that forward a call
+# through dlsym(RTLD_NEXT) (the wrappers of backend calls, the allocation
+# hook): glibc 2.34+ and musl have dlsym in libc, and where it is in libdl
+# configure puts -ldl here.
+LDADD = t/libtap.a lib/libmiowake.la $(PTHREAD_LIBS) $(DLOPEN_LIBS)
+
+# The allocation hook (t/alloc-hook.h), a source of the few tests that
+# count or fail allocations: it replaces malloc for the whole process.
+MW_ALLOC_HOOK = t/alloc-hook.c t/alloc-hook.h
 
 # One program per promise of the man pages, named after it.
 MW_TESTS_C = \
@@ -73,17 +82,10 @@ MW_TESTS_SH = \
 	t/pkg-config.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
-# It wraps the backend's wait call and forwards it with dlsym(RTLD_NEXT).
-t_wake_stale_slot_LDADD = $(LDADD) $(DLOPEN_LIBS)
-# It wraps the call the backend changes its set with (epoll_ctl, kevent);
-# a kqueue emulated by libkqueue has its <sys/event.h> off the usual path.
+# t/register-fail-unchanged wraps the call the backend changes its set
+# with (epoll_ctl, kevent); a kqueue emulated by libkqueue has its
+# <sys/event.h> off the usual path.
 t_register_fail_unchanged_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
-t_register_fail_unchanged_LDADD = $(LDADD) $(DLOPEN_LIBS)
-# These wrap a system call of the backend's the same way.
-t_wait_zero_stale_LDADD = $(LDADD) $(DLOPEN_LIBS)
-t_fork_poll_spin_LDADD = $(LDADD) $(DLOPEN_LIBS)
-t_fork_lock_held_LDADD = $(LDADD) $(DLOPEN_LIBS)
-t_wake_merge_failing_LDADD = $(LDADD) $(DLOPEN_LIBS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 # t/pkg-config.sh asks the pkg-config configure found about miowake.pc.
 AM_TESTS_ENVIRONMENT += PKG_CONFIG='$(PKG_CONFIG)'; export PKG_CONFIG;

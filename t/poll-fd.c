@@ -27,7 +27,7 @@ main(void)
     const char *backend = mw_backend();
     /* The poll(2) fallback has no descriptor, and libkqueue's never
      * becomes readable: both answer -ENOTSUP (mw_poll_fd(3)). */
-    bool emulated = getenv("MW_TEST_LIBKQUEUE") != NULL;
+    bool emulated = util_libkqueue();
     bool fallback = strncmp(backend, "poll+", 5) == 0;
     mw_poll *p, *outer;
     mw_waker *w;

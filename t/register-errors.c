@@ -234,7 +234,7 @@ main(void)
         const char *be = mw_backend();
         bool by_number = strncmp(be, "poll+", 5) == 0
                          || (strncmp(be, "kqueue+", 7) == 0
-                             && !getenv("MW_TEST_LIBKQUEUE"));
+                             && !util_libkqueue());
         int old[2], fresh[2];
 
         util_pipe(old);

@@ -159,7 +159,7 @@ arrange_once(struct fixture *f, bool keep_file, bool retry)
     }
     if (f->wrc != 0 || !took)
         f->owner = OWNER_NOBODY;
-    else if (strcmp(mw_backend(), "kqueue+user") == 0)
+    else if (util_poller_is("kqueue") && util_waker_is("user"))
         f->owner = OWNER_EMULATION;
     else
         f->owner = OWNER_WAKER;

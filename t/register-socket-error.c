@@ -102,7 +102,7 @@ main(void)
     uint32_t flags;
     /* libkqueue turns EPOLLERR into EV_EOF with the error in fflags by
      * calling getsockopt(SO_ERROR) itself, which clears the error. */
-    bool error_consumed = getenv("MW_TEST_LIBKQUEUE") != NULL;
+    bool error_consumed = util_libkqueue();
 
     tap_watchdog(60);
     listener_less = bound_port(&addr);

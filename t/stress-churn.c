@@ -38,7 +38,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -324,22 +323,198 @@ check_event(const struct mw_event *ev,
     }
 }
 
+/* Run the churn threads and the heartbeat, waiting on s.p all along,
+ * then until the heartbeat's last value has been seen after an event.
+ * Returns that last value. */
+static long
+wait_through_churn(mw_waker *hb, struct tally *t)
+{
+    static unsigned long snap[KINDS + 1][REG_THREADS][SLOTS_MAX];
+    pthread_t reg[REG_THREADS], wk, hb_thread;
+    int64_t start, final_at = 0;
+    long final_hb = -1;
+
+    start = util_now_ms();
+    util_thread_start(&hb_thread, heartbeat, hb);
+    for (int i = 0; i < REG_THREADS; i++)
+        util_thread_start(&reg[i], churn_registrations, (void *)(intptr_t)i);
+    util_thread_start(&wk, churn_wakers, NULL);
+
+    for (;;) {
+        struct mw_event ev[32];
+        /* While the churn lasts the heartbeat keeps events coming, so
+         * half the waits have no limit; after it, a quiet 10 s means the
+         * last wake was lost. */
+        int timeout = final_hb >= 0 ? 100 : (t->waits & 1) ? 50 : -1;
+        int n;
+
+        if (final_hb < 0 && atomic_load(&s.churners_done) == REG_THREADS + 1) {
+            atomic_store(&s.stop_heartbeat, 1);
+            util_thread_join(hb_thread);
+            final_hb = atomic_load(&s.heartbeat_seq);
+            final_at = util_now_ms();
+            /* One last wake after the final value, as a producer would. */
+            expect(mw_waker_wake(hb), 0);
+        }
+        if (final_hb >= 0 && t->heartbeat_seen == final_hb)
+            break;
+        snapshot(snap);
+        n = mw_poll_wait(s.p, ev, 32, timeout);
+        if (n == -EINTR) {
+            t->eintr++;
+            continue;
+        }
+        if (n < 0 || n > 32) {
+            diag("mw_poll_wait returned %d (%s)", n, tap_errno_name(n));
+            t->errors++;
+            break;
+        }
+        if (n == 0) {
+            if (timeout < 0)
+                t->zero_at_minus1++;
+            if (final_hb >= 0 && util_now_ms() - final_at > UTIL_LONG_MS)
+                break;
+            continue;
+        }
+        t->waits++;
+        t->events += n;
+        for (int i = 0; i < n; i++)
+            check_event(&ev[i], snap, t);
+    }
+    for (int i = 0; i < REG_THREADS; i++)
+        util_thread_join(reg[i]);
+    util_thread_join(wk);
+    diag("%ld operations, %ld heartbeat wakes; %ld events in %ld waits "
+         "(%ld -EINTR) in %lld ms", (long)atomic_load(&s.ops),
+         (long)atomic_load(&s.heartbeat_wakes), t->events, t->waits,
+         t->eintr, (long long)(util_now_ms() - start));
+    return final_hb;
+}
+
+/* No stale token, no lost wake, every call as it must. */
+static void
+report(const struct tally *t, long final_hb)
+{
+    is_int(atomic_load(&s.unexpected), 0, "every register, reregister, "
+           "deregister, mw_waker_new and wake returned 0 (last bad rc %s)",
+           tap_errno_name(atomic_load(&s.last_bad_rc)));
+    is_int(t->errors, 0, "every wait returned events, 0 or -EINTR");
+    is_int(t->zero_at_minus1, 0, "no wait with timeout -1 returned 0");
+    if (!is_int(t->stale, 0, "no wait reported a token retired before it "
+                "began (deregistered, reregistered or freed)"))
+        diag("first stale token: kind %d thread %d slot %d generation %lu",
+             TOK_KIND(t->first_stale), TOK_THREAD(t->first_stale),
+             TOK_SLOT(t->first_stale),
+             (unsigned long)TOK_GEN(t->first_stale));
+    is_int(t->unknown, 0, "no event carried a token never handed out");
+    /* Before the generation in waker cookies, 13 to 696 of 29,976 such
+     * wakers got the in-flight event of the freed waker whose slot they
+     * took (doc/ROBUSTNESS.md). */
+    is_int(t->silent_events, 0, "no waker that was never woken got an event "
+           "(of %ld such wakers)", (long)atomic_load(&s.silent_made));
+    is_int(t->bad_waker_flags, 0, "every waker event's flags were exactly "
+           "MW_EV_READABLE");
+    is_int(t->heartbeat_seen, final_hb, "the heartbeat's last value was "
+           "observed after an event (no wake lost under churn)");
+    ok(t->heartbeat_events >= 1, "the heartbeat was reported (%ld events)",
+       t->heartbeat_events);
+}
+
+/* A registration whose descriptor was closed while a dup of it lives on,
+ * then deregistered: the kernel may keep watching the file (epoll does:
+ * its set holds files, not numbers), and its events come with the old
+ * cookie, which no longer names a registration.  The old token never
+ * shows again; if the number is registered again, the old file's
+ * readiness may show under the new token (the kernel allows nothing
+ * stronger: see doc/ROBUSTNESS.md). */
+static void
+check_closed_with_dup(mw_waker *hb)
+{
+    long rounds = util_count(200, 4000, 10), stale_dup = 0;
+    long under_new = 0, not_reused = 0, bad_rc = 0;
+
+    for (long r = 0; r < rounds; r++) {
+        mw_token old = (mw_token)0x7A000000 + (mw_token)(2 * r);
+        mw_token fresh = old + 1;
+        int a[2], b[2], d, num, hits = 0, others = 0;
+
+        util_pipe(a);
+        num = a[0];
+        d = dup(a[0]);
+        if (d < 0)
+            bail_out("dup: %s", strerror(errno));
+        bad_rc += mw_poll_register(s.p, num, old, MW_READABLE) != 0;
+        util_close(a[0]);
+        bad_rc += mw_poll_deregister(s.p, num) != 0;
+        util_write_byte(a[1]);
+        if (!util_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
+            bad_rc++;
+        stale_dup += hits;
+        util_pipe(b);
+        if (b[0] == num) {
+            bad_rc += mw_poll_register(s.p, num, fresh, MW_READABLE) != 0;
+            util_write_byte(a[1]);
+            hits = 0;
+            others = 0;
+            if (!util_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
+                bad_rc++;
+            stale_dup += hits;
+            under_new += others;
+            bad_rc += mw_poll_deregister(s.p, num) != 0;
+        } else {
+            not_reused++;
+        }
+        util_close(b[0]);
+        util_close(b[1]);
+        util_close(d);
+        util_close(a[1]);
+        /* What the poll may still report for the old file. */
+        util_poll_drain(s.p, 0, 4, NULL);
+    }
+    diag("closed with a dup alive: %ld rounds; the old file's readiness "
+         "showed under the number's next token %ld times; number not "
+         "reused %ld times", rounds, under_new, not_reused);
+    is_int(bad_rc, 0, "closed with a dup alive: register, deregister "
+           "(0 for a closed descriptor) and every fence worked");
+    is_int(stale_dup, 0, "closed with a dup alive: after the deregister "
+           "returned, the old token never showed, though the kernel may "
+           "still watch the file");
+}
+
+/* The poll still works: a new registration and the waker. */
+static void
+check_still_works(mw_waker *hb)
+{
+    int fds[2];
+    uint32_t flags = 0;
+
+    util_pipe(fds);
+    is_int(mw_poll_register(s.p, fds[0], 7, MW_READABLE), 0,
+           "a descriptor can still be registered");
+    util_write_byte(fds[1]);
+    is_int(util_wait_token(s.p, 7, UTIL_LONG_MS, &flags, NULL), 1,
+           "and its readiness is reported");
+    is_int(mw_poll_deregister(s.p, fds[0]), 0, "and deregistered");
+    util_close(fds[0]);
+    util_close(fds[1]);
+    is_int(mw_waker_wake(hb), 0, "the heartbeat waker still wakes");
+    is_int(util_wait_token(s.p, HEARTBEAT, UTIL_LONG_MS, &flags, NULL), 1,
+           "and is delivered");
+}
+
 int
 main(void)
 {
-    static unsigned long snap[KINDS + 1][REG_THREADS][SLOTS_MAX];
-    struct rel_fdset before, during, after;
-    pthread_t reg[REG_THREADS], wk, hb_thread;
+    static struct util_fds before, during, after;
     struct tally t;
     mw_waker *hb;
     int first = -1;
     bool same;
-    int64_t start, final_at = 0;
     long final_hb;
 
-    tap_watchdog(rel_stress() ? 900 : 120);
-    s.reg_ops = rel_count(6000, 120000, 20);
-    s.waker_ops = rel_count(6000, 120000, 20);
+    tap_watchdog(util_stress() ? 900 : 120);
+    s.reg_ops = util_count(6000, 120000, 20);
+    s.waker_ops = util_count(6000, 120000, 20);
     diag("backend %s; %d registration threads x %ld operations, one waker "
          "thread x %ld", mw_backend(), REG_THREADS, s.reg_ops, s.waker_ops);
 
@@ -353,183 +528,27 @@ main(void)
             bail_out("cannot create a poll and a waker");
         mw_waker_free(w0);
         mw_poll_free(p0);
-        rel_settle();
+        util_settle();
     }
-    rel_fdset_take(&before);
+    util_fds_take(&before);
 
     if (mw_poll_new(&s.p) != 0 || mw_waker_new(&hb, s.p, HEARTBEAT) != 0)
         bail_out("cannot create a poll and a waker");
-    rel_fdset_take(&during);
+    util_fds_take(&during);
 
     memset(&t, 0, sizeof t);
-    start = util_now_ms();
-    util_thread_start(&hb_thread, heartbeat, hb);
-    for (int i = 0; i < REG_THREADS; i++)
-        util_thread_start(&reg[i], churn_registrations, (void *)(intptr_t)i);
-    util_thread_start(&wk, churn_wakers, NULL);
-
-    /* Wait while the churn lasts, then until the heartbeat's last value
-     * has been seen after an event. */
-    final_hb = -1;
-    for (;;) {
-        struct mw_event ev[32];
-        /* While the churn lasts the heartbeat keeps events coming, so
-         * half the waits have no limit; after it, a quiet 10 s means the
-         * last wake was lost. */
-        int timeout = final_hb >= 0 ? 100 : (t.waits & 1) ? 50 : -1;
-        int n;
-
-        if (final_hb < 0 && atomic_load(&s.churners_done) == REG_THREADS + 1) {
-            atomic_store(&s.stop_heartbeat, 1);
-            util_thread_join(hb_thread);
-            final_hb = atomic_load(&s.heartbeat_seq);
-            final_at = util_now_ms();
-            /* One last wake after the final value, as a producer would. */
-            expect(mw_waker_wake(hb), 0);
-        }
-        if (final_hb >= 0 && t.heartbeat_seen == final_hb)
-            break;
-        snapshot(snap);
-        n = mw_poll_wait(s.p, ev, 32, timeout);
-        if (n == -EINTR) {
-            t.eintr++;
-            continue;
-        }
-        if (n < 0 || n > 32) {
-            diag("mw_poll_wait returned %d (%s)", n, tap_errno_name(n));
-            t.errors++;
-            break;
-        }
-        if (n == 0) {
-            if (timeout < 0)
-                t.zero_at_minus1++;
-            if (final_hb >= 0 && util_now_ms() - final_at > UTIL_LONG_MS)
-                break;
-            continue;
-        }
-        t.waits++;
-        t.events += n;
-        for (int i = 0; i < n; i++)
-            check_event(&ev[i], snap, &t);
-    }
-    for (int i = 0; i < REG_THREADS; i++)
-        util_thread_join(reg[i]);
-    util_thread_join(wk);
-    diag("%ld operations, %ld heartbeat wakes; %ld events in %ld waits "
-         "(%ld -EINTR) in %lld ms", (long)atomic_load(&s.ops),
-         (long)atomic_load(&s.heartbeat_wakes), t.events, t.waits, t.eintr,
-         (long long)(util_now_ms() - start));
-
-    is_int(atomic_load(&s.unexpected), 0, "every register, reregister, "
-           "deregister, mw_waker_new and wake returned 0 (last bad rc %s)",
-           tap_errno_name(atomic_load(&s.last_bad_rc)));
-    is_int(t.errors, 0, "every wait returned events, 0 or -EINTR");
-    is_int(t.zero_at_minus1, 0, "no wait with timeout -1 returned 0");
-    if (!is_int(t.stale, 0, "no wait reported a token retired before it "
-                "began (deregistered, reregistered or freed)"))
-        diag("first stale token: kind %d thread %d slot %d generation %lu",
-             TOK_KIND(t.first_stale), TOK_THREAD(t.first_stale),
-             TOK_SLOT(t.first_stale),
-             (unsigned long)TOK_GEN(t.first_stale));
-    is_int(t.unknown, 0, "no event carried a token never handed out");
-    /* Before the generation in waker cookies, 13 to 696 of 29,976 such
-     * wakers got the in-flight event of the freed waker whose slot they
-     * took (doc/ROBUSTNESS.md). */
-    is_int(t.silent_events, 0, "no waker that was never woken got an event "
-           "(of %ld such wakers)", (long)atomic_load(&s.silent_made));
-    is_int(t.bad_waker_flags, 0, "every waker event's flags were exactly "
-           "MW_EV_READABLE");
-    is_int(t.heartbeat_seen, final_hb, "the heartbeat's last value was "
-           "observed after an event (no wake lost under churn)");
-    ok(t.heartbeat_events >= 1, "the heartbeat was reported (%ld events)",
-       t.heartbeat_events);
-
-    /* A registration whose descriptor was closed while a dup of it lives
-     * on, then deregistered: the kernel may keep watching the file (epoll
-     * does: its set holds files, not numbers), and its events come with
-     * the old cookie, which no longer names a registration.  The old
-     * token never shows again; if the number is registered again, the
-     * old file's readiness may show under the new token (the kernel
-     * allows nothing stronger: see doc/ROBUSTNESS.md). */
-    {
-        long rounds = rel_count(200, 4000, 10), stale_dup = 0;
-        long under_new = 0, not_reused = 0, bad_rc = 0;
-
-        for (long r = 0; r < rounds; r++) {
-            mw_token old = (mw_token)0x7A000000 + (mw_token)(2 * r);
-            mw_token fresh = old + 1;
-            int a[2], b[2], d, num, hits = 0, others = 0;
-
-            util_pipe(a);
-            num = a[0];
-            d = dup(a[0]);
-            if (d < 0)
-                bail_out("dup: %s", strerror(errno));
-            bad_rc += mw_poll_register(s.p, num, old, MW_READABLE) != 0;
-            util_close(a[0]);
-            bad_rc += mw_poll_deregister(s.p, num) != 0;
-            util_write_byte(a[1]);
-            if (!rel_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
-                bad_rc++;
-            stale_dup += hits;
-            util_pipe(b);
-            if (b[0] == num) {
-                bad_rc += mw_poll_register(s.p, num, fresh, MW_READABLE) != 0;
-                util_write_byte(a[1]);
-                hits = 0;
-                others = 0;
-                if (!rel_fence(s.p, hb, HEARTBEAT, old, &hits, &others))
-                    bad_rc++;
-                stale_dup += hits;
-                under_new += others;
-                bad_rc += mw_poll_deregister(s.p, num) != 0;
-            } else {
-                not_reused++;
-            }
-            util_close(b[0]);
-            util_close(b[1]);
-            util_close(d);
-            util_close(a[1]);
-            /* What the poll may still report for the old file. */
-            util_poll_drain(s.p, 0, 4, NULL);
-        }
-        diag("closed with a dup alive: %ld rounds; the old file's readiness "
-             "showed under the number's next token %ld times; number not "
-             "reused %ld times", rounds, under_new, not_reused);
-        is_int(bad_rc, 0, "closed with a dup alive: register, deregister "
-               "(0 for a closed descriptor) and every fence worked");
-        is_int(stale_dup, 0, "closed with a dup alive: after the deregister "
-               "returned, the old token never showed, though the kernel may "
-               "still watch the file");
-    }
-
-    same = rel_fdset_settled(&during, &after, &first);
+    final_hb = wait_through_churn(hb, &t);
+    report(&t, final_hb);
+    check_closed_with_dup(hb);
+    same = util_fds_settled(&during, &after, &first);
     ok(same, "once the churn is over the open descriptors are those of the "
        "poll and its waker (first difference: %d)", first);
-
-    /* The poll still works: a new registration and the waker. */
-    {
-        int fds[2];
-        uint32_t flags = 0;
-
-        util_pipe(fds);
-        is_int(mw_poll_register(s.p, fds[0], 7, MW_READABLE), 0,
-               "a descriptor can still be registered");
-        util_write_byte(fds[1]);
-        is_int(util_wait_token(s.p, 7, UTIL_LONG_MS, &flags, NULL), 1,
-               "and its readiness is reported");
-        is_int(mw_poll_deregister(s.p, fds[0]), 0, "and deregistered");
-        util_close(fds[0]);
-        util_close(fds[1]);
-        is_int(mw_waker_wake(hb), 0, "the heartbeat waker still wakes");
-        is_int(util_wait_token(s.p, HEARTBEAT, UTIL_LONG_MS, &flags, NULL), 1,
-               "and is delivered");
-    }
+    check_still_works(hb);
 
     mw_waker_free(hb);
     mw_poll_free(s.p);
     first = -1;
-    same = rel_fdset_settled(&before, &after, &first);
+    same = util_fds_settled(&before, &after, &first);
     ok(same, "after mw_poll_free no descriptor is left open (first "
        "difference: %d)", first);
     return done_testing();

@@ -41,7 +41,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -244,238 +243,266 @@ wake_all(void *arg)
     return NULL;
 }
 
+/* A: one waker, one counter, four producers. */
+static void
+phase_shared(mw_poll *p, struct shared *s, mw_waker *shared_w, long per)
+{
+    struct producer pr[PRODUCERS];
+    mw_token tokens[1] = { TOKEN_SHARED };
+    atomic_long *seq[1] = { &s->shared_seq };
+    struct mw_event ev[8];
+    struct result r;
+    int64_t t0 = util_now_ms();
+    int n;
+
+    for (int i = 0; i < PRODUCERS; i++) {
+        pr[i].s = s;
+        pr[i].id = i;
+        pr[i].w = shared_w;
+        pr[i].seq = &s->shared_seq;
+    }
+    run_phase(p, s, pr, tokens, seq, 1, per * PRODUCERS, &r);
+    report("one shared waker", &r, per * PRODUCERS, s);
+    diag("phase A took %lld ms", (long long)(util_now_ms() - t0));
+    n = util_wait(p, ev, 8, 0);
+    ok(n == 0 || (n == 1 && ev[0].token == TOKEN_SHARED),
+       "one shared waker: at most one merged event is left (%d)", n);
+}
+
+/* B: a waker and a counter per producer. */
+static void
+phase_own(mw_poll *p, struct shared *s, long per)
+{
+    struct producer pr[PRODUCERS];
+    mw_token tokens[PRODUCERS];
+    atomic_long *seq[PRODUCERS];
+    struct mw_event ev[8];
+    struct result r;
+    int64_t t0 = util_now_ms();
+    int n, strays = 0;
+
+    for (int i = 0; i < PRODUCERS; i++) {
+        tokens[i] = (mw_token)(TOKEN_OWN + i);
+        pr[i].s = s;
+        pr[i].id = i;
+        if (mw_waker_new(&pr[i].w, p, tokens[i]) != 0)
+            bail_out("mw_waker_new failed");
+        pr[i].seq = &s->own_seq[i];
+        seq[i] = &s->own_seq[i];
+    }
+    run_phase(p, s, pr, tokens, seq, PRODUCERS, per, &r);
+    report("a waker per producer", &r, per * PRODUCERS, s);
+    diag("phase B took %lld ms", (long long)(util_now_ms() - t0));
+    n = util_wait(p, ev, 8, 0);
+    for (int i = 0; i < n; i++) {
+        int k;
+
+        for (k = 0; k < PRODUCERS; k++)
+            if (ev[i].token == tokens[k])
+                break;
+        strays += k == PRODUCERS;
+    }
+    ok(n >= 0 && n <= PRODUCERS && strays == 0, "a waker per producer: "
+       "at most one merged event per waker is left (%d)", n);
+    for (int i = 0; i < PRODUCERS; i++)
+        mw_waker_free(pr[i].w);
+}
+
+/* What phase C saw. */
+struct freed_tally {
+    long stale, fresh, missing, others, no_fence;
+};
+
+/* One round of phase C's collecting: events until the fence's, sorted
+ * into the tally; `seen` marks the surviving wakers whose event came. */
+static void
+collect_to_fence(mw_poll *p, const mw_token live[C_WAKERS], mw_token dead_lo,
+                 long round, bool seen[C_WAKERS], struct freed_tally *t)
+{
+    struct mw_event ev[64];
+    bool fence_seen = false;
+    int64_t end = util_now_ms() + UTIL_LONG_MS;
+
+    while (!fence_seen && util_now_ms() < end) {
+        int n = util_wait(p, ev, 64, 100);
+
+        if (n < 0)
+            bail_out("mw_poll_wait: %s", tap_errno_name(n));
+        for (int j = 0; j < n; j++) {
+            mw_token tk = ev[j].token;
+            int k;
+
+            if (tk == TOKEN_FENCE) {
+                fence_seen = true;
+                continue;
+            }
+            for (k = 0; k < C_WAKERS; k++)
+                if (tk == live[k])
+                    break;
+            if (k < C_WAKERS) {
+                /* A survivor (woken) or a new waker (never). */
+                if ((int)(k & 1) == (int)(round & 1))
+                    t->fresh++;
+                else
+                    seen[k] = true;
+            } else if (tk >= C_TOKEN(1) && tk < dead_lo) {
+                t->stale++;
+            } else {
+                t->others++;
+            }
+        }
+    }
+    t->no_fence += !fence_seen;
+}
+
+/* C: wakers woken by another thread, then freed before the wait. */
+static void
+phase_freed(mw_poll *p, mw_waker *fence, long rounds_c)
+{
+    static struct waking wk;
+    struct freed_tally t = { 0 };
+    long gen = 0;
+    mw_token live[C_WAKERS], dead_lo;
+    int64_t t0 = util_now_ms();
+
+    atomic_init(&wk.failures, 0);
+    for (int i = 0; i < C_WAKERS; i++) {
+        live[i] = C_TOKEN(++gen);
+        if (mw_waker_new(&wk.w[i], p, live[i]) != 0)
+            bail_out("mw_waker_new failed");
+    }
+    for (long round = 0; round < rounds_c; round++) {
+        pthread_t th;
+        bool seen[C_WAKERS] = { false };
+
+        wk.rounds = 1 + (int)(round % 5);
+        util_thread_start(&th, wake_all, &wk);
+        util_thread_join(th);
+        /* Free the odd ones (or the even ones) and put new wakers in
+         * their slots, never woken.  Every token below dead_lo that is
+         * not live is dead. */
+        for (int i = (int)(round & 1); i < C_WAKERS; i += 2) {
+            mw_waker_free(wk.w[i]);
+            live[i] = C_TOKEN(++gen);
+            if (mw_waker_new(&wk.w[i], p, live[i]) != 0)
+                bail_out("mw_waker_new failed");
+        }
+        dead_lo = C_TOKEN(gen + 1);
+        if (mw_waker_wake(fence) != 0)
+            bail_out("mw_waker_wake(fence) failed");
+        collect_to_fence(p, live, dead_lo, round, seen, &t);
+        for (int k = (int)(~round & 1); k < C_WAKERS; k += 2)
+            t.missing += !seen[k];
+    }
+    diag("phase C: %ld rounds, %ld wakers freed while pending, %lld ms",
+         rounds_c, rounds_c * C_WAKERS / 2,
+         (long long)(util_now_ms() - t0));
+    is_int(t.no_fence, 0, "freed wakers: every fence wake came");
+    is_int(t.stale, 0, "freed wakers: no event for a waker freed before "
+           "the wait began");
+    is_int(t.fresh, 0, "freed wakers: no event for a new waker that took "
+           "a freed waker's place and was never woken");
+    is_int(t.missing, 0, "freed wakers: every surviving woken waker's "
+           "event came");
+    is_int(t.others, 0, "freed wakers: no unknown token");
+    is_int(atomic_load(&wk.failures), 0, "freed wakers: every wake "
+           "returned 0");
+    for (int i = 0; i < C_WAKERS; i++)
+        mw_waker_free(wk.w[i]);
+}
+
+/* D: more ready registrations than fit in one wait. */
+static void
+phase_overflow(mw_poll *p)
+{
+    int sv[D_SOCKETS][2];
+    bool seen[D_SOCKETS] = { false };
+    mw_waker *wd;
+    long rounds_d = util_count(100, 2000, 10), lost = 0, waits = 0;
+    long unseen = 0, max_waits = 0;
+
+    for (int i = 0; i < D_SOCKETS; i++) {
+        util_socketpair(sv[i]);
+        if (mw_poll_register(p, sv[i][0], D_TOKEN(i), MW_WRITABLE) != 0)
+            bail_out("mw_poll_register failed");
+    }
+    if (mw_waker_new(&wd, p, TOKEN_D) != 0)
+        bail_out("mw_waker_new failed");
+    for (long round = 0; round < rounds_d; round++) {
+        bool got = false;
+        long w;
+
+        if (mw_waker_wake(wd) != 0)
+            bail_out("mw_waker_wake failed");
+        for (w = 0; w < D_MAX_WAITS && !got; w++) {
+            struct mw_event ev[D_CAPACITY];
+            int n = util_wait(p, ev, D_CAPACITY, 100);
+
+            if (n < 0)
+                bail_out("mw_poll_wait: %s", tap_errno_name(n));
+            for (int i = 0; i < n; i++) {
+                if (ev[i].token == TOKEN_D)
+                    got = true;
+                else if (ev[i].token >= D_TOKEN(0)
+                         && ev[i].token < D_TOKEN(D_SOCKETS))
+                    seen[ev[i].token - D_TOKEN(0)] = true;
+            }
+        }
+        waits += w;
+        if (w > max_waits)
+            max_waits = w;
+        lost += !got;
+        if (lost > 3)
+            break;      /* it will not get better */
+    }
+    for (int i = 0; i < D_SOCKETS; i++)
+        unseen += !seen[i];
+    diag("more ready than fit: %ld rounds, %ld waits, at most %ld for "
+         "one wake", rounds_d, waits, max_waits);
+    is_int(lost, 0, "more ready registrations than the capacity: every "
+           "wake was delivered within %d waits of %d events",
+           D_MAX_WAITS, D_CAPACITY);
+    is_int(unseen, 0, "and every ready registration was reported");
+    mw_waker_free(wd);
+    for (int i = 0; i < D_SOCKETS; i++) {
+        mw_poll_deregister(p, sv[i][0]);
+        util_close(sv[i][0]);
+        util_close(sv[i][1]);
+    }
+    /* What the deregistered sockets left behind in this poll. */
+    while (util_wait(p, (struct mw_event[8]){ { 0, 0 } }, 8, 0) > 0)
+        ;
+}
+
 int
 main(void)
 {
     static struct shared s;
-    struct producer pr[PRODUCERS];
-    mw_token tokens[PRODUCERS];
-    atomic_long *seq[PRODUCERS];
-    struct result r;
     mw_poll *p;
     mw_waker *shared_w, *fence;
-    long per, rounds_c;
-    int64_t t0;
+    struct mw_event ev[8];
+    long per;
+    int n;
 
-    tap_watchdog(rel_stress() ? 900 : 120);
-    per = rel_count(20000, 1000000, 20);
-    rounds_c = rel_count(300, 5000, 10);
+    tap_watchdog(util_stress() ? 900 : 120);
+    per = util_count(20000, 1000000, 20);
     s.per = per;
     diag("backend %s; %d producers x %ld wakes per phase%s", mw_backend(),
-         PRODUCERS, per, rel_stress() ? " (MW_STRESS)" : "");
+         PRODUCERS, per, util_stress() ? " (MW_STRESS)" : "");
 
     if (mw_poll_new(&p) != 0 || mw_waker_new(&shared_w, p, TOKEN_SHARED) != 0
         || mw_waker_new(&fence, p, TOKEN_FENCE) != 0)
         bail_out("cannot create a poll and wakers");
 
-    /* A: one waker, one counter, four producers. */
-    t0 = util_now_ms();
-    for (int i = 0; i < PRODUCERS; i++) {
-        pr[i].s = &s;
-        pr[i].id = i;
-        pr[i].w = shared_w;
-        pr[i].seq = &s.shared_seq;
-    }
-    tokens[0] = TOKEN_SHARED;
-    seq[0] = &s.shared_seq;
-    run_phase(p, &s, pr, tokens, seq, 1, per * PRODUCERS, &r);
-    report("one shared waker", &r, per * PRODUCERS, &s);
-    diag("phase A took %lld ms", (long long)(util_now_ms() - t0));
-    {
-        struct mw_event ev[8];
-        int n = rel_wait(p, ev, 8, 0);
-
-        ok(n == 0 || (n == 1 && ev[0].token == TOKEN_SHARED),
-           "one shared waker: at most one merged event is left (%d)", n);
-    }
-
-    /* B: a waker and a counter per producer. */
-    t0 = util_now_ms();
-    for (int i = 0; i < PRODUCERS; i++) {
-        tokens[i] = (mw_token)(TOKEN_OWN + i);
-        if (mw_waker_new(&pr[i].w, p, tokens[i]) != 0)
-            bail_out("mw_waker_new failed");
-        pr[i].seq = &s.own_seq[i];
-        seq[i] = &s.own_seq[i];
-    }
-    run_phase(p, &s, pr, tokens, seq, PRODUCERS, per, &r);
-    report("a waker per producer", &r, per * PRODUCERS, &s);
-    diag("phase B took %lld ms", (long long)(util_now_ms() - t0));
-    {
-        struct mw_event ev[8];
-        int n = rel_wait(p, ev, 8, 0), strays = 0;
-
-        for (int i = 0; i < n; i++) {
-            int k;
-
-            for (k = 0; k < PRODUCERS; k++)
-                if (ev[i].token == tokens[k])
-                    break;
-            strays += k == PRODUCERS;
-        }
-        ok(n >= 0 && n <= PRODUCERS && strays == 0, "a waker per producer: "
-           "at most one merged event per waker is left (%d)", n);
-    }
-    for (int i = 0; i < PRODUCERS; i++)
-        mw_waker_free(pr[i].w);
-
-    /* C: wakers woken by another thread, then freed before the wait. */
-    {
-        static struct waking wk;
-        long gen = 0, stale = 0, fresh = 0, missing = 0, others = 0;
-        long no_fence = 0;
-        mw_token live[C_WAKERS], dead_lo;
-
-        t0 = util_now_ms();
-        atomic_init(&wk.failures, 0);
-        for (int i = 0; i < C_WAKERS; i++) {
-            live[i] = C_TOKEN(++gen);
-            if (mw_waker_new(&wk.w[i], p, live[i]) != 0)
-                bail_out("mw_waker_new failed");
-        }
-        for (long round = 0; round < rounds_c; round++) {
-            pthread_t t;
-            struct mw_event ev[64];
-            bool seen[C_WAKERS] = { false };
-            bool fence_seen = false;
-            int64_t end;
-
-            wk.rounds = 1 + (int)(round % 5);
-            util_thread_start(&t, wake_all, &wk);
-            util_thread_join(t);
-            /* Free the odd ones (or the even ones) and put new wakers in
-             * their slots, never woken.  Every token below dead_lo that is
-             * not live is dead. */
-            for (int i = (int)(round & 1); i < C_WAKERS; i += 2) {
-                mw_waker_free(wk.w[i]);
-                live[i] = C_TOKEN(++gen);
-                if (mw_waker_new(&wk.w[i], p, live[i]) != 0)
-                    bail_out("mw_waker_new failed");
-            }
-            dead_lo = C_TOKEN(gen + 1);
-            if (mw_waker_wake(fence) != 0)
-                bail_out("mw_waker_wake(fence) failed");
-            end = util_now_ms() + UTIL_LONG_MS;
-            while (!fence_seen && util_now_ms() < end) {
-                int n = rel_wait(p, ev, 64, 100);
-
-                if (n < 0)
-                    bail_out("mw_poll_wait: %s", tap_errno_name(n));
-                for (int j = 0; j < n; j++) {
-                    mw_token tk = ev[j].token;
-                    int k;
-
-                    if (tk == TOKEN_FENCE) {
-                        fence_seen = true;
-                        continue;
-                    }
-                    for (k = 0; k < C_WAKERS; k++)
-                        if (tk == live[k])
-                            break;
-                    if (k < C_WAKERS) {
-                        /* A survivor (woken) or a new waker (never). */
-                        if ((int)(k & 1) == (int)(round & 1))
-                            fresh++;
-                        else
-                            seen[k] = true;
-                    } else if (tk >= C_TOKEN(1) && tk < dead_lo) {
-                        stale++;
-                    } else {
-                        others++;
-                    }
-                }
-            }
-            no_fence += !fence_seen;
-            for (int k = (int)(~round & 1); k < C_WAKERS; k += 2)
-                missing += !seen[k];
-        }
-        diag("phase C: %ld rounds, %ld wakers freed while pending, %lld ms",
-             rounds_c, rounds_c * C_WAKERS / 2,
-             (long long)(util_now_ms() - t0));
-        is_int(no_fence, 0, "freed wakers: every fence wake came");
-        is_int(stale, 0, "freed wakers: no event for a waker freed before "
-               "the wait began");
-        is_int(fresh, 0, "freed wakers: no event for a new waker that took "
-               "a freed waker's place and was never woken");
-        is_int(missing, 0, "freed wakers: every surviving woken waker's "
-               "event came");
-        is_int(others, 0, "freed wakers: no unknown token");
-        is_int(atomic_load(&wk.failures), 0, "freed wakers: every wake "
-               "returned 0");
-        for (int i = 0; i < C_WAKERS; i++)
-            mw_waker_free(wk.w[i]);
-    }
-
-    /* D: more ready registrations than fit in one wait. */
-    {
-        int sv[D_SOCKETS][2];
-        bool seen[D_SOCKETS] = { false };
-        mw_waker *wd;
-        long rounds_d = rel_count(100, 2000, 10), lost = 0, waits = 0;
-        long unseen = 0, max_waits = 0;
-
-        for (int i = 0; i < D_SOCKETS; i++) {
-            util_socketpair(sv[i]);
-            if (mw_poll_register(p, sv[i][0], D_TOKEN(i), MW_WRITABLE) != 0)
-                bail_out("mw_poll_register failed");
-        }
-        if (mw_waker_new(&wd, p, TOKEN_D) != 0)
-            bail_out("mw_waker_new failed");
-        for (long round = 0; round < rounds_d; round++) {
-            bool got = false;
-            long w;
-
-            if (mw_waker_wake(wd) != 0)
-                bail_out("mw_waker_wake failed");
-            for (w = 0; w < D_MAX_WAITS && !got; w++) {
-                struct mw_event ev[D_CAPACITY];
-                int n = rel_wait(p, ev, D_CAPACITY, 100);
-
-                if (n < 0)
-                    bail_out("mw_poll_wait: %s", tap_errno_name(n));
-                for (int i = 0; i < n; i++) {
-                    if (ev[i].token == TOKEN_D)
-                        got = true;
-                    else if (ev[i].token >= D_TOKEN(0)
-                             && ev[i].token < D_TOKEN(D_SOCKETS))
-                        seen[ev[i].token - D_TOKEN(0)] = true;
-                }
-            }
-            waits += w;
-            if (w > max_waits)
-                max_waits = w;
-            lost += !got;
-            if (lost > 3)
-                break;      /* it will not get better */
-        }
-        for (int i = 0; i < D_SOCKETS; i++)
-            unseen += !seen[i];
-        diag("more ready than fit: %ld rounds, %ld waits, at most %ld for "
-             "one wake", rounds_d, waits, max_waits);
-        is_int(lost, 0, "more ready registrations than the capacity: every "
-               "wake was delivered within %d waits of %d events",
-               D_MAX_WAITS, D_CAPACITY);
-        is_int(unseen, 0, "and every ready registration was reported");
-        mw_waker_free(wd);
-        for (int i = 0; i < D_SOCKETS; i++) {
-            mw_poll_deregister(p, sv[i][0]);
-            util_close(sv[i][0]);
-            util_close(sv[i][1]);
-        }
-        /* What the deregistered sockets left behind in this poll. */
-        while (rel_wait(p, (struct mw_event[8]){ { 0, 0 } }, 8, 0) > 0)
-            ;
-    }
+    phase_shared(p, &s, shared_w, per);
+    phase_own(p, &s, per);
+    phase_freed(p, fence, util_count(300, 5000, 10));
+    phase_overflow(p);
 
     /* The poll still works. */
-    {
-        struct mw_event ev[8];
-        int n = mw_waker_wake(shared_w) == 0 ? rel_wait(p, ev, 8, UTIL_LONG_MS)
-                                             : -1;
-
-        ok(n == 1 && ev[0].token == TOKEN_SHARED, "after all that a fresh "
-           "wake is delivered alone");
-    }
+    n = mw_waker_wake(shared_w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS) : -1;
+    ok(n == 1 && ev[0].token == TOKEN_SHARED, "after all that a fresh "
+       "wake is delivered alone");
     mw_waker_free(shared_w);
     mw_waker_free(fence);
     mw_poll_free(p);

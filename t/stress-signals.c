@@ -15,7 +15,7 @@
  *     waiting thread, or on the producer): the last value is observed
  *     after an event.  Under libkqueue, kqueue+user's wake is a kevent()
  *     call that takes a mutex and can deadlock in a handler, so that part
- *     is skipped there (MW_TEST_LIBKQUEUE=1).
+ *     is skipped there (util_libkqueue()).
  *   - The waits cycle through timeouts -1, 0 and 7 ms.
  *
  * A lost wake shows as 10 s without progress (the signals keep the waits
@@ -33,7 +33,6 @@
 
 #include <miowake.h>
 
-#include "rel-util.h"
 #include "tap.h"
 #include "util.h"
 
@@ -116,24 +115,167 @@ signal_storm(void *arg)
     return NULL;
 }
 
-int
-main(void)
+/* What the waiting thread saw. */
+struct seen {
+    long waits, eintr, zero_at_minus1, errors, foreign;
+    long bad_flags, events, handler_events;
+    long handler_seen, final_handler;
+    bool stalled;
+};
+
+/* One wait's events. */
+static void
+count_events(const struct mw_event *ev, int n, struct seen *t)
+{
+    for (int i = 0; i < n; i++) {
+        if (ev[i].flags != MW_EV_READABLE)
+            t->bad_flags++;
+        if (ev[i].token == TOKEN_PRODUCER) {
+            t->events++;
+            atomic_store(&s.acked, atomic_load(&s.seq));
+        } else if (ev[i].token == TOKEN_HANDLER) {
+            t->handler_events++;
+            t->handler_seen = atomic_load(&handler_seq);
+        } else {
+            t->foreign++;
+        }
+    }
+}
+
+/* Start the producer and the storm, and wait on p until every handed-over
+ * wake and the handler's last one (where it wakes) were seen. */
+static void
+wait_through_storm(mw_poll *p, bool handler_wakes, struct seen *t)
 {
     static const int timeouts[] = { -1, 0, 7 };
-    struct sigaction sa;
     pthread_t prod, storm;
-    mw_poll *p;
-    mw_waker *hw;
-    long waits = 0, eintr = 0, zero_at_minus1 = 0, errors = 0, foreign = 0;
-    long bad_flags = 0, events = 0, handler_events = 0;
-    long handler_seen = 0, final_handler = -1;
-    bool handler_wakes, stalled = false;
     int64_t start, progress_at;
     long last_progress = -1;
 
-    tap_watchdog(rel_stress() ? 900 : 120);
-    s.rounds = rel_count(40000, 2000000, 40);
-    handler_wakes = !(rel_libkqueue() && rel_waker_is("user"));
+    t->final_handler = -1;
+    s.waiter = pthread_self();
+    start = progress_at = util_now_ms();
+    util_thread_start(&prod, produce, NULL);
+    s.producer = prod;
+    util_thread_start(&storm, signal_storm, NULL);
+
+    for (;;) {
+        struct mw_event ev[8];
+        /* Once the storm is over nothing interrupts a wait with no limit:
+         * bounded waits, so that a lost last wake shows as no progress. */
+        int timeout = t->final_handler >= 0 ? 100 : timeouts[t->waits % 3];
+        long progress;
+        int n;
+
+        if (atomic_load(&s.acked) >= s.rounds && t->final_handler < 0) {
+            /* The producer is done: stop the storm, then one last signal
+             * to this thread, whose handler's wake must be seen too. */
+            atomic_store(&s.stop, 1);
+            util_thread_join(storm);
+            util_thread_join(prod);
+            pthread_kill(pthread_self(), SIGUSR1);
+            t->final_handler = atomic_load(&handler_seq);
+        }
+        if (t->final_handler >= 0
+            && (!handler_wakes || t->handler_seen == t->final_handler))
+            break;
+
+        n = mw_poll_wait(p, ev, 8, timeout);
+        t->waits++;
+        progress = atomic_load(&s.acked) + t->handler_seen;
+        if (progress != last_progress) {
+            last_progress = progress;
+            progress_at = util_now_ms();
+        } else if (util_now_ms() - progress_at > UTIL_LONG_MS) {
+            t->stalled = true;
+            diag("no progress for 10 s: seq %ld acked %ld, handler seq %ld "
+                 "seen %ld", (long)atomic_load(&s.seq),
+                 (long)atomic_load(&s.acked),
+                 (long)atomic_load(&handler_seq), t->handler_seen);
+            break;
+        }
+        if (n == -EINTR) {
+            t->eintr++;
+            continue;
+        }
+        if (n < 0 || n > 8) {
+            if (t->errors++ == 0)
+                diag("mw_poll_wait(%d) returned %d (%s)", timeout, n,
+                     tap_errno_name(n));
+            continue;
+        }
+        if (n == 0) {
+            t->zero_at_minus1 += timeout < 0;
+            continue;
+        }
+        count_events(ev, n, t);
+    }
+    if (t->final_handler < 0) {
+        atomic_store(&s.stop, 1);
+        util_thread_join(storm);
+        util_thread_join(prod);
+    }
+    diag("%ld signals sent, %ld handler runs; %ld waits, %ld returned "
+         "-EINTR; %ld producer events, %ld handler events; %lld ms",
+         (long)atomic_load(&s.signals_sent), (long)atomic_load(&handler_calls),
+         t->waits, t->eintr, t->events, t->handler_events,
+         (long long)(util_now_ms() - start));
+}
+
+/* What the storm must not have broken. */
+static void
+report(const struct seen *t, bool handler_wakes)
+{
+    ok(!t->stalled, "the waits kept making progress (no wake lost for "
+       "10 s)");
+    is_int(t->errors, 0, "every wait returned events, 0 or -EINTR");
+    is_int(t->zero_at_minus1, 0, "no wait with timeout -1 returned 0");
+    is_int(atomic_load(&s.acked), s.rounds, "each of the %ld handed-over "
+           "wakes was followed by its event", s.rounds);
+    is_int(atomic_load(&s.wake_failures), 0, "every producer wake returned "
+           "0, signals or not");
+    ok(atomic_load(&handler_calls) > 0, "the signal handler ran (%ld times)",
+       (long)atomic_load(&handler_calls));
+    is_int(t->foreign, 0, "no event carried an unknown token");
+    is_int(t->bad_flags, 0, "every waker event's flags were exactly "
+           "MW_EV_READABLE");
+    if (handler_wakes) {
+        is_int(t->handler_seen, t->final_handler, "the last wake made in a "
+               "signal handler was observed after an event");
+        is_int(atomic_load(&handler_failures), 0, "every wake in a handler "
+               "returned 0");
+        is_int(atomic_load(&errno_clobbered), 0, "and left errno alone");
+    } else {
+        skip(3, "kqueue+user under libkqueue: kevent() in a signal handler "
+             "may deadlock");
+    }
+}
+
+/* After the storm a fresh wake is delivered. */
+static void
+check_fresh_wake(mw_poll *p)
+{
+    struct mw_event ev[8];
+    int n = mw_waker_wake(s.w) == 0 ? util_wait(p, ev, 8, UTIL_LONG_MS) : -1;
+    int extra = n > 0 ? n - util_count_token(ev, n, TOKEN_PRODUCER, NULL)
+                      : 0;
+
+    ok(n >= 1 && util_count_token(ev, n, TOKEN_PRODUCER, NULL) == 1
+       && extra <= 1, "after the storm a fresh wake is delivered");
+}
+
+int
+main(void)
+{
+    struct sigaction sa;
+    struct seen t;
+    mw_poll *p;
+    mw_waker *hw;
+    bool handler_wakes;
+
+    tap_watchdog(util_stress() ? 900 : 120);
+    s.rounds = util_count(40000, 2000000, 40);
+    handler_wakes = !(util_libkqueue() && util_waker_is("user"));
     diag("backend %s; %ld handed-over wakes under a signal storm; wakes "
          "from the handler: %s", mw_backend(), s.rounds,
          handler_wakes ? "yes" : "no (kqueue+user under libkqueue)");
@@ -151,122 +293,13 @@ main(void)
     if (sigaction(SIGUSR1, &sa, NULL) != 0)
         bail_out("sigaction: %s", strerror(errno));
 
-    s.waiter = pthread_self();
-    start = progress_at = util_now_ms();
-    util_thread_start(&prod, produce, NULL);
-    s.producer = prod;
-    util_thread_start(&storm, signal_storm, NULL);
-
-    for (;;) {
-        struct mw_event ev[8];
-        /* Once the storm is over nothing interrupts a wait with no limit:
-         * bounded waits, so that a lost last wake shows as no progress. */
-        int timeout = final_handler >= 0 ? 100 : timeouts[waits % 3];
-        long progress;
-        int n;
-
-        if (atomic_load(&s.acked) >= s.rounds && final_handler < 0) {
-            /* The producer is done: stop the storm, then one last signal
-             * to this thread, whose handler's wake must be seen too. */
-            atomic_store(&s.stop, 1);
-            util_thread_join(storm);
-            util_thread_join(prod);
-            pthread_kill(pthread_self(), SIGUSR1);
-            final_handler = atomic_load(&handler_seq);
-        }
-        if (final_handler >= 0
-            && (!handler_wakes || handler_seen == final_handler))
-            break;
-
-        n = mw_poll_wait(p, ev, 8, timeout);
-        waits++;
-        progress = atomic_load(&s.acked) + handler_seen;
-        if (progress != last_progress) {
-            last_progress = progress;
-            progress_at = util_now_ms();
-        } else if (util_now_ms() - progress_at > UTIL_LONG_MS) {
-            stalled = true;
-            diag("no progress for 10 s: seq %ld acked %ld, handler seq %ld "
-                 "seen %ld", (long)atomic_load(&s.seq),
-                 (long)atomic_load(&s.acked),
-                 (long)atomic_load(&handler_seq), handler_seen);
-            break;
-        }
-        if (n == -EINTR) {
-            eintr++;
-            continue;
-        }
-        if (n < 0 || n > 8) {
-            if (errors++ == 0)
-                diag("mw_poll_wait(%d) returned %d (%s)", timeout, n,
-                     tap_errno_name(n));
-            continue;
-        }
-        if (n == 0) {
-            zero_at_minus1 += timeout < 0;
-            continue;
-        }
-        for (int i = 0; i < n; i++) {
-            if (ev[i].flags != MW_EV_READABLE)
-                bad_flags++;
-            if (ev[i].token == TOKEN_PRODUCER) {
-                events++;
-                atomic_store(&s.acked, atomic_load(&s.seq));
-            } else if (ev[i].token == TOKEN_HANDLER) {
-                handler_events++;
-                handler_seen = atomic_load(&handler_seq);
-            } else {
-                foreign++;
-            }
-        }
-    }
-    if (final_handler < 0) {
-        atomic_store(&s.stop, 1);
-        util_thread_join(storm);
-        util_thread_join(prod);
-    }
+    memset(&t, 0, sizeof t);
+    wait_through_storm(p, handler_wakes, &t);
     /* No handler may touch the wakers once they are freed. */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGUSR1, &sa, NULL);
-
-    diag("%ld signals sent, %ld handler runs; %ld waits, %ld returned "
-         "-EINTR; %ld producer events, %ld handler events; %lld ms",
-         (long)atomic_load(&s.signals_sent), (long)atomic_load(&handler_calls),
-         waits, eintr, events, handler_events,
-         (long long)(util_now_ms() - start));
-
-    ok(!stalled, "the waits kept making progress (no wake lost for 10 s)");
-    is_int(errors, 0, "every wait returned events, 0 or -EINTR");
-    is_int(zero_at_minus1, 0, "no wait with timeout -1 returned 0");
-    is_int(atomic_load(&s.acked), s.rounds, "each of the %ld handed-over "
-           "wakes was followed by its event", s.rounds);
-    is_int(atomic_load(&s.wake_failures), 0, "every producer wake returned "
-           "0, signals or not");
-    ok(atomic_load(&handler_calls) > 0, "the signal handler ran (%ld times)",
-       (long)atomic_load(&handler_calls));
-    is_int(foreign, 0, "no event carried an unknown token");
-    is_int(bad_flags, 0, "every waker event's flags were exactly "
-           "MW_EV_READABLE");
-    if (handler_wakes) {
-        is_int(handler_seen, final_handler, "the last wake made in a signal "
-               "handler was observed after an event");
-        is_int(atomic_load(&handler_failures), 0, "every wake in a handler "
-               "returned 0");
-        is_int(atomic_load(&errno_clobbered), 0, "and left errno alone");
-    } else {
-        skip(3, "kqueue+user under libkqueue: kevent() in a signal handler "
-             "may deadlock");
-    }
-    {
-        struct mw_event ev[8];
-        int n = mw_waker_wake(s.w) == 0 ? rel_wait(p, ev, 8, UTIL_LONG_MS)
-                                        : -1;
-        int extra = n > 0 ? n - util_count_token(ev, n, TOKEN_PRODUCER, NULL)
-                          : 0;
-
-        ok(n >= 1 && util_count_token(ev, n, TOKEN_PRODUCER, NULL) == 1
-           && extra <= 1, "after the storm a fresh wake is delivered");
-    }
+    report(&t, handler_wakes);
+    check_fresh_wake(p);
 
     mw_waker_free(s.w);
     mw_waker_free(hw);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "tap.h"
+#include "util.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -250,13 +251,12 @@ tap_watchdog(unsigned seconds)
         return;
     }
     /* Longer on slow machines (MW_TEST_TIMEOUT_FACTOR=N) and under
-     * valgrind (MW_UNDER_VALGRIND, set by make check-valgrind: x10). */
+     * valgrind (util_under_valgrind(): x10). */
     {
         const char *f = getenv("MW_TEST_TIMEOUT_FACTOR");
-        const char *vg = getenv("MW_UNDER_VALGRIND");
         long k = f != NULL ? strtol(f, NULL, 10) : 1;
 
-        if (k <= 1 && vg != NULL && *vg != '\0' && strcmp(vg, "0") != 0)
+        if (k <= 1 && util_under_valgrind())
             k = 10;
         if (k > 1 && k < 1000)
             seconds *= (unsigned)k;

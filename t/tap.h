@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A small TAP producer for the test suite, after the
- * common shape of c-tap-harness, git's test-lib and libtap.
+ * A small TAP producer for the test suite: a plan, results (ok, is_int,
+ * is_errno), skip, todo, diag, bail_out and a watchdog.  With the
+ * fixtures of util.h it makes up t/libtap.a, the one test library.
  *
  * Only the main thread may call these functions: worker threads record
  * what they saw into atomics and the main thread reports it.  Output goes

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,30 +150,49 @@ util_fd_readable(int fd, int timeout_ms)
     return r == 1 && (pfd.revents & POLLIN) != 0;
 }
 
+enum util_fd_kind
+util_fd_kind(int fd)
+{
+    struct stat st;
+    int fl;
+
+    if (fstat(fd, &st) != 0)
+        return UTIL_FD_OTHER;
+    if (S_ISFIFO(st.st_mode)) {
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+            return UTIL_FD_OTHER;
+        if ((fl & O_ACCMODE) == O_WRONLY)
+            return UTIL_FD_PIPE_WRITE;
+        if ((fl & O_ACCMODE) == O_RDONLY)
+            return UTIL_FD_PIPE_READ;
+        return UTIL_FD_OTHER;
+    }
+    if (util_fd_is_eventfd(fd))
+        return UTIL_FD_EVENTFD;
+    return UTIL_FD_OTHER;
+}
+
 /* ---- snapshot of the open descriptors ---- */
 
 void
 util_fds_take(struct util_fds *s)
 {
-    int n = getdtablesize();
     int saved = errno;
+    int n = getdtablesize();
 
-    if (n <= 0 || n > (1 << 20))
-        n = 1 << 20;
+    if (n <= 0 || n > UTIL_FDS_MAX)
+        n = UTIL_FDS_MAX;
     s->n = n;
-    s->open = calloc((size_t)n, 1);
-    if (s->open == NULL)
-        bail_out("out of memory");
-    for (int i = 0; i < n; i++)
-        s->open[i] = fcntl(i, F_GETFD) >= 0;
+    for (int i = 0; i < UTIL_FDS_MAX; i++)
+        s->open[i] = i < n && fcntl(i, F_GETFD) >= 0;
     errno = saved;
 }
 
 void
 util_fds_free(struct util_fds *s)
 {
-    free(s->open);
-    s->open = NULL;
+    memset(s->open, 0, sizeof s->open);
     s->n = 0;
 }
 
@@ -182,16 +202,62 @@ util_fds_new(const struct util_fds *before, const struct util_fds *after,
 {
     int count = 0;
 
-    for (int i = 0; i < after->n; i++) {
-        if (!after->open[i])
-            continue;
-        if (i < before->n && before->open[i])
+    for (int i = 0; i < UTIL_FDS_MAX; i++) {
+        if (!after->open[i] || before->open[i])
             continue;
         if (count < max)
             out[count] = i;
         count++;
     }
     return count;
+}
+
+bool
+util_fds_equal(const struct util_fds *a, const struct util_fds *b,
+               int *first)
+{
+    for (int i = 0; i < UTIL_FDS_MAX; i++) {
+        if ((a->open[i] != 0) != (b->open[i] != 0)) {
+            if (first != NULL)
+                *first = i;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Only libkqueue's Linux backend has it; a weak reference is NULL
+ * elsewhere. */
+#if defined(__GNUC__) || defined(__clang__)
+void libkqueue_drain_pending_close(void) __attribute__((weak));
+#endif
+
+void
+util_settle(void)
+{
+    if (!util_libkqueue())
+        return;
+#if defined(__GNUC__) || defined(__clang__)
+    if (libkqueue_drain_pending_close)
+        libkqueue_drain_pending_close();
+#endif
+}
+
+bool
+util_fds_settled(const struct util_fds *want, struct util_fds *got,
+                 int *first)
+{
+    int64_t end = util_now_ms() + UTIL_LONG_MS;
+
+    for (;;) {
+        util_fds_take(got);
+        if (util_fds_equal(want, got, first))
+            return true;
+        if (!util_libkqueue() || util_now_ms() > end)
+            return false;
+        util_settle();
+        util_sleep_ms(10);
+    }
 }
 
 /* ---- processes, threads and time ---- */
@@ -325,25 +391,109 @@ util_poll_drain(mw_poll *p, mw_token token, int rounds, uint32_t *flags)
     return count;
 }
 
+int
+util_wait(mw_poll *p, struct mw_event *ev, size_t cap, int timeout_ms)
+{
+    int n;
+
+    do
+        n = mw_poll_wait(p, ev, cap, timeout_ms);
+    while (n == -EINTR);
+    return n;
+}
+
+bool
+util_fence(mw_poll *p, mw_waker *fence, mw_token fence_token, mw_token token,
+           int *hits, int *others)
+{
+    struct mw_event ev[64];
+    int64_t end;
+    bool came = false;
+
+    if (mw_waker_wake(fence) != 0)
+        return false;
+    end = util_now_ms() + UTIL_LONG_MS;
+    while (!came && util_now_ms() < end) {
+        int n = util_wait(p, ev, 64, 100);
+
+        if (n < 0)
+            return false;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].token == fence_token)
+                came = true;
+            else if (ev[i].token == token) {
+                if (hits != NULL)
+                    (*hits)++;
+            } else if (others != NULL) {
+                (*others)++;
+            }
+        }
+    }
+    return came;
+}
+
+/* ---- the environment ---- */
+
+/* Set to something other than "" or "0". */
+static bool
+env_true(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
 bool
 util_under_valgrind(void)
 {
-    const char *v = getenv("MW_UNDER_VALGRIND");
     const char *preload = getenv("LD_PRELOAD");
 
-    if (v != NULL && *v != '\0' && strcmp(v, "0") != 0)
+    if (env_true("MW_UNDER_VALGRIND"))
         return true;
     return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
+bool
+util_stress(void)
+{
+    return env_true("MW_STRESS");
+}
+
+long
+util_count(long short_n, long long_n, long valgrind_div)
+{
+    long n = util_stress() ? long_n : short_n;
+
+    if (util_under_valgrind() && valgrind_div > 1)
+        n /= valgrind_div;
+    return n > 0 ? n : 1;
 }
 
 bool
 util_libkqueue(void)
 {
 #ifdef __linux__
-    return strncmp(mw_backend(), "kqueue+", 7) == 0;
+    return util_poller_is("kqueue");
 #else
     return false;
 #endif
+}
+
+bool
+util_poller_is(const char *name)
+{
+    const char *b = mw_backend();
+    size_t len = strlen(name);
+
+    return strncmp(b, name, len) == 0 && b[len] == '+';
+}
+
+bool
+util_waker_is(const char *name)
+{
+    const char *plus = strchr(mw_backend(), '+');
+
+    return plus != NULL && strcmp(plus + 1, name) == 0;
 }
 
 const char *

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fixtures shared by the tests: descriptors, threads, clocks, fd
- * snapshots and a "wait until this token shows up" loop.  Setup failures
- * that are not what a test checks end in bail_out().
+ * Fixtures shared by the tests: descriptors, threads, clocks, snapshots
+ * of the open descriptors, waits, run-length knobs and what the backend
+ * is.  Each fact has one predicate here (util_libkqueue(),
+ * util_under_valgrind(), ...); t/tap.c and t/util.c make up t/libtap.a.
+ * Setup failures that are not what a test checks end in bail_out().
  */
 #ifndef MW_UTIL_H
 #define MW_UTIL_H
@@ -44,20 +46,50 @@ bool util_fd_is_eventfd(int fd);
 /* Is fd readable right now (poll(2), timeout_ms)? */
 bool util_fd_readable(int fd, int timeout_ms);
 
+/* What a descriptor is, for finding the ones a waker opened. */
+enum util_fd_kind {
+    UTIL_FD_OTHER,
+    UTIL_FD_EVENTFD,        /* Linux: anon_inode:[eventfd] */
+    UTIL_FD_PIPE_READ,      /* a FIFO opened O_RDONLY */
+    UTIL_FD_PIPE_WRITE      /* a FIFO opened O_WRONLY */
+};
+enum util_fd_kind util_fd_kind(int fd);
+
 /* ---- snapshot of the open descriptors ---- */
 
+/* Descriptors 0 .. UTIL_FDS_MAX-1 are examined; the tests keep their
+ * tables below that (RLIMIT_NOFILE is lowered where they fill it). */
+#define UTIL_FDS_MAX 4096
+
 struct util_fds {
-    int n;                  /* descriptors 0 .. n-1 were examined */
-    unsigned char *open;    /* open[i] != 0: descriptor i was open */
+    int n;                          /* descriptors 0 .. n-1 were examined */
+    unsigned char open[UTIL_FDS_MAX];   /* open[i] != 0: i was open */
 };
 
-/* Record every open descriptor (fcntl(F_GETFD) over 0..getdtablesize()). */
+/* Record every open descriptor (fcntl(F_GETFD) over 0..getdtablesize(),
+ * at most UTIL_FDS_MAX).  It allocates nothing, so it may be taken while
+ * allocations are counted (t/fault-enomem.c), and leaves errno alone. */
 void util_fds_take(struct util_fds *s);
+/* Forget the snapshot (it holds no resource: this only empties it). */
 void util_fds_free(struct util_fds *s);
 /* Descriptors open in `after` but not in `before`, written into out (at
  * most max); returns how many there are (may exceed max). */
 int util_fds_new(const struct util_fds *before, const struct util_fds *after,
                  int *out, int max);
+/* The same set?  If not, the first descriptor that differs goes to
+ * *first (may be NULL). */
+bool util_fds_equal(const struct util_fds *a, const struct util_fds *b,
+                    int *first);
+/* Take the set into *got and compare it with *want (util_fds_equal);
+ * under libkqueue, which releases a closed kqueue's own descriptors on
+ * its monitoring thread after close() has returned, call util_settle()
+ * and retry for up to UTIL_LONG_MS before reporting a difference. */
+bool util_fds_settled(const struct util_fds *want, struct util_fds *got,
+                      int *first);
+/* Under libkqueue: wait for what its monitoring thread still has to
+ * release (libkqueue_drain_pending_close(), when linked).  Elsewhere it
+ * does nothing. */
+void util_settle(void);
 
 /* ---- processes, threads and time ---- */
 
@@ -107,14 +139,42 @@ int util_count_token(const struct mw_event *ev, int n, mw_token token,
  * which may be NULL).  Returns that count, or a negative rc. */
 int util_poll_drain(mw_poll *p, mw_token token, int rounds, uint32_t *flags);
 
+/* mw_poll_wait, again after -EINTR (the timeout restarts: callers use
+ * it only with 0, a negative one, or a generous bound). */
+int util_wait(mw_poll *p, struct mw_event *ev, size_t cap, int timeout_ms);
+
+/* A fence for "this token was never reported": wake `fence` and collect
+ * events until its event comes (at most UTIL_LONG_MS).  Every event
+ * carrying `token` on the way is counted into *hits; every other token
+ * than fence's and `token` into *others (either may be NULL).  Returns
+ * true when the fence's event came. */
+bool util_fence(mw_poll *p, mw_waker *fence, mw_token fence_token,
+                mw_token token, int *hits, int *others);
+
+/* ---- the environment: one predicate per fact ---- */
+
 /* Is this process running under valgrind (make check-valgrind sets
  * MW_UNDER_VALGRIND; valgrind's preload library shows in LD_PRELOAD)? */
 bool util_under_valgrind(void);
 
+/* MW_STRESS is set to something other than "" or "0": the long mode. */
+bool util_stress(void);
+/* Iterations for this run: short_n in `make check`, long_n with
+ * MW_STRESS=1, and either divided by valgrind_div (at least 1) under
+ * valgrind (util_under_valgrind()). */
+long util_count(long short_n, long long_n, long valgrind_div);
+
 /* Is the kqueue poller emulated by libkqueue (a kqueue build on Linux)?
  * libkqueue opens descriptors of its own and closes them from a thread
- * of its own some time after the kqueue is closed. */
+ * of its own some time after the kqueue is closed; its kevent() takes
+ * mutexes (so a wake from a signal handler may deadlock on
+ * kqueue+user). */
 bool util_libkqueue(void);
+
+/* Is the poller (the part of mw_backend() before '+') / the waker (the
+ * part after it) this mechanism? */
+bool util_poller_is(const char *name);
+bool util_waker_is(const char *name);
 
 /* Human-readable MW_EV_* flags, e.g. "READABLE|READ_CLOSED" (static). */
 const char *util_flags_str(uint32_t flags);

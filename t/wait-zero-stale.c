@@ -339,7 +339,7 @@ main(void)
     if (strcmp(backend, "poll+pipe") == 0) {
         skip(4, "poll+pipe: the kernel keeps no set, so a closed "
              "descriptor is not reported after it is deregistered");
-    } else if (getenv("MW_TEST_LIBKQUEUE")) {
+    } else if (util_libkqueue()) {
         /* Its kevent() itself drops the dead files' events and returns
          * 0 for a full batch of them, before the library sees anything:
          * the limit mw_poll_register(3) gives for libkqueue. */

@@ -1,124 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Fixtures for the reliability tests (t/stress-*.c, t/fault-*.c,
- * t/bad-input.c), on top of tap.h and util.h: run-length knobs, the
- * backend's mechanisms, descriptor sets that can be taken without
- * allocating (t/fault-enomem.c counts every allocation), and waits that
- * loop over -EINTR.  Like util.h, setup failures end in bail_out().
- */
-#ifndef MW_REL_UTIL_H
-#define MW_REL_UTIL_H
+/* The allocation hook: see alloc-hook.h. */
+#include "config.h"
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <miowake.h>
-
-/* ---- run length ---- */
-
-/* MW_STRESS is set to something other than "" or "0": the long mode. */
-bool rel_stress(void);
-/* Iterations for this run: short_n in `make check`, long_n with
- * MW_STRESS=1, and either divided by valgrind_div (at least 1) under
- * valgrind (util_under_valgrind()). */
-long rel_count(long short_n, long long_n, long valgrind_div);
-/* MW_TEST_LIBKQUEUE=1: the kqueue poller is libkqueue's emulation, whose
- * kevent() takes mutexes (so a wake from a signal handler may deadlock
- * on kqueue+user). */
-bool rel_libkqueue(void);
-
-/* ---- the backend ---- */
-
-/* Is the poller (the part of mw_backend() before '+') / the waker (the
- * part after it) this mechanism? */
-bool rel_poller_is(const char *name);
-bool rel_waker_is(const char *name);
-
-/* ---- descriptors, without allocating ---- */
-
-/* Descriptors 0 .. REL_FDSET_MAX-1 are examined; the tests keep their
- * tables below that (RLIMIT_NOFILE is lowered where they fill it). */
-#define REL_FDSET_MAX 4096
-
-struct rel_fdset {
-    int n;                                  /* 0 .. n-1 examined */
-    unsigned char open[REL_FDSET_MAX];
-};
-
-/* Record the open descriptors (fcntl(F_GETFD); no allocation). */
-void rel_fdset_take(struct rel_fdset *s);
-/* Number of open descriptors in s. */
-int rel_fdset_count(const struct rel_fdset *s);
-/* Descriptors open in `after` and not in `before`, into out (at most max);
- * returns how many there are. */
-int rel_fdset_new(const struct rel_fdset *before,
-                  const struct rel_fdset *after, int *out, int max);
-/* Descriptors open in `before` and closed in `after`: how many. */
-int rel_fdset_gone(const struct rel_fdset *before,
-                   const struct rel_fdset *after);
-/* The same set?  If not, the first descriptor that differs goes to
- * *first (may be NULL). */
-bool rel_fdset_equal(const struct rel_fdset *a, const struct rel_fdset *b,
-                     int *first);
-
-/* libkqueue (MW_TEST_LIBKQUEUE=1) releases a closed kqueue's own
- * descriptors on its monitoring thread, after close() has returned.
- * rel_settle() waits for that where it can (libkqueue's
- * libkqueue_drain_pending_close(), when linked); elsewhere it does
- * nothing.  rel_fdset_settled() takes the set into *got and compares it
- * with *want; under libkqueue it calls rel_settle() and retries for up to
- * UTIL_LONG_MS before it reports a difference. */
-void rel_settle(void);
-bool rel_fdset_settled(const struct rel_fdset *want, struct rel_fdset *got,
-                       int *first);
-
-/* What a descriptor is, for finding the ones a waker opened. */
-enum rel_fd_kind {
-    REL_FD_OTHER,
-    REL_FD_EVENTFD,         /* Linux: anon_inode:[eventfd] */
-    REL_FD_PIPE_READ,       /* a FIFO opened O_RDONLY */
-    REL_FD_PIPE_WRITE       /* a FIFO opened O_WRONLY */
-};
-enum rel_fd_kind rel_fd_kind(int fd);
-
-/* ---- waiting ---- */
-
-/* mw_poll_wait, again after -EINTR (the timeout restarts: callers use
- * it only with 0, a negative one, or a generous bound). */
-int rel_wait(mw_poll *p, struct mw_event *ev, size_t cap, int timeout_ms);
-
-/* A fence for "this token was never reported": wake `fence` and collect
- * events until its event comes (at most UTIL_LONG_MS).  Every event
- * carrying `token` on the way is counted into *hits; every other token
- * than fence's and `token` into *others (either may be NULL).  Returns
- * true when the fence's event came. */
-bool rel_fence(mw_poll *p, mw_waker *fence, mw_token fence_token,
-               mw_token token, int *hits, int *others);
-
-
-/* ---- an allocation interposer (t/fault-enomem.c, t/fault-emfile.c) ----
- *
- * A program that defines REL_ALLOC_INTERPOSER before including this header
- * (in one file) replaces malloc, calloc, realloc, free, posix_memalign,
- * aligned_alloc and memalign for the whole process.  Each call is counted
- * and forwarded to the next definition found by dlsym(RTLD_NEXT): libc's,
- * or a sanitizer's.  What is allocated before the program's constructor
- * has run (dlsym's own allocations, a sanitizer's start-up) comes from a
- * static bootstrap buffer.  rel_alloc_arm(n) makes the n-th allocation
- * call of the calling thread fail, once; rel_alloc_live() is the number of
- * live blocks.  rel_alloc_ready() is false where dlsym is missing; where
- * something else replaces the allocator in the executable (valgrind), the
- * counters do not move: callers check that and skip.
- */
-#ifdef REL_ALLOC_INTERPOSER
+#include "alloc-hook.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,10 +148,10 @@ in_text(const void *caller)
     return (uintptr_t)caller >= text_lo && (uintptr_t)caller < text_hi;
 }
 
-/* Once rel_alloc_only_library() has run (under libkqueue, whose own
+/* Once alloc_hook_only_library() has run (under libkqueue, whose own
  * memory comes and goes on its monitoring thread), the blocks that
  * libmiowake's code allocated are also kept by address, and
- * rel_alloc_live() counts only those.  Open addressing; 0 is a free slot,
+ * alloc_hook_live() counts only those.  Open addressing; 0 is a free slot,
  * 1 a deleted one; a spin lock, since nothing here may allocate. */
 #define OWN_SLOTS 65536
 static uintptr_t own[OWN_SLOTS];
@@ -512,8 +405,73 @@ memalign(size_t alignment, size_t size)
                           __builtin_return_address(0));
 }
 
-static inline void
-rel_alloc_arm(long n)
+/* ---- counting pthread_mutex_lock ---- */
+
+static atomic_long lock_calls;
+
+#ifndef ALLOC_HOOK_SANITIZER
+
+typedef int (*lock_fn)(pthread_mutex_t *);
+static lock_fn real_lock;
+
+/* Called on the first lock, which may come before this program's
+ * constructor (another library's constructor, say). */
+static void
+resolve_lock(void)
+{
+#ifdef RTLD_NEXT
+    if (!real_lock && dlsym) {
+        void *sym = dlsym(RTLD_NEXT, "pthread_mutex_lock");
+
+        if (sym)
+            memcpy(&real_lock, &sym, sizeof(real_lock));
+    }
+#endif
+}
+
+int
+pthread_mutex_lock(pthread_mutex_t *m)
+{
+    int rc;
+
+    atomic_fetch_add(&lock_calls, 1);
+    resolve_lock();
+    if (real_lock)
+        return real_lock(m);
+    /* No dlsym: the library only uses default mutexes, for which this
+     * is equivalent. */
+    while ((rc = pthread_mutex_trylock(m)) == EBUSY)
+        sched_yield();
+    return rc;
+}
+
+bool
+alloc_hook_lock_forwarded(void)
+{
+    resolve_lock();
+    return real_lock != NULL;
+}
+
+#else /* ALLOC_HOOK_SANITIZER */
+
+bool
+alloc_hook_lock_forwarded(void)
+{
+    return false;
+}
+
+#endif /* ALLOC_HOOK_SANITIZER */
+
+long
+alloc_hook_lock_calls(void)
+{
+    return atomic_load(&lock_calls);
+}
+
+/* ---- the API ---- */
+
+void
+alloc_hook_fail_at(long n)
 {
     injected = false;
     armed_calls = 0;
@@ -522,9 +480,8 @@ rel_alloc_arm(long n)
     atomic_store_explicit(&armed, 1, memory_order_release);
 }
 
-/* Returns whether the armed failure happened. */
-static inline bool
-rel_alloc_disarm(void)
+bool
+alloc_hook_disarm(void)
 {
     atomic_store_explicit(&armed, 0, memory_order_release);
     return injected;
@@ -533,8 +490,8 @@ rel_alloc_disarm(void)
 /* Where libmiowake's code is: the executable segment of the loaded
  * object whose name contains "libmiowake" (or, linked statically, of the
  * executable itself). */
-static inline int
-rel_alloc_find_text(struct dl_phdr_info *info, size_t size, void *arg)
+static int
+find_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
     bool want_exe = *(bool *)arg;
     const char *name = info->dlpi_name != NULL ? info->dlpi_name : "";
@@ -554,27 +511,25 @@ rel_alloc_find_text(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-static inline void
-rel_alloc_only_library(void)
+void
+alloc_hook_only_library(void)
 {
     bool want_exe = false;
 
-    if (dl_iterate_phdr(rel_alloc_find_text, &want_exe) == 0) {
+    if (dl_iterate_phdr(find_text, &want_exe) == 0) {
         want_exe = true;
-        dl_iterate_phdr(rel_alloc_find_text, &want_exe);
+        dl_iterate_phdr(find_text, &want_exe);
     }
     if (text_hi == 0)
         bail_out("cannot find libmiowake's code");
 }
 
-/* After free() of objects libkqueue releases some memory on its
- * monitoring thread: let it finish before counting. */
-static inline long
-rel_alloc_live(void)
+long
+alloc_hook_live(void)
 {
     long n;
 
-    rel_settle();
+    util_settle();
     if (text_hi == 0)
         return atomic_load(&live);
     while (atomic_flag_test_and_set_explicit(&own_lock, memory_order_acquire))
@@ -584,43 +539,34 @@ rel_alloc_live(void)
     return n;
 }
 
-/* Is the count of live allocations back at `base`?  Under libkqueue,
- * whose monitoring thread frees a closed kqueue's memory when it gets to
- * it, this waits for that (up to UTIL_LONG_MS). */
-static inline bool
-rel_alloc_back_to(long base)
+bool
+alloc_hook_back_to(long base)
 {
     int64_t end = util_now_ms() + UTIL_LONG_MS;
 
     for (;;) {
-        if (rel_alloc_live() == base)
+        if (alloc_hook_live() == base)
             return true;
-        if (!rel_libkqueue() || util_now_ms() > end)
+        if (!util_libkqueue() || util_now_ms() > end)
             return false;
         util_sleep_ms(10);
     }
 }
 
-static inline long
-rel_alloc_calls(void)
+long
+alloc_hook_calls(void)
 {
     return atomic_load(&calls);
 }
 
-/* Allocation calls the last armed call made (on the arming thread). */
-static inline long
-rel_alloc_armed_calls(void)
+long
+alloc_hook_armed_calls(void)
 {
     return armed_calls;
 }
 
-/* The real functions are known: the interposition can work. */
-static inline bool
-rel_alloc_ready(void)
+bool
+alloc_hook_ready(void)
 {
     return ready;
 }
-
-#endif /* REL_ALLOC_INTERPOSER */
-
-#endif /* MW_REL_UTIL_H */
