@@ -108,7 +108,8 @@ waker_wake_rejects_null_and_repeats(struct fixture *fx)
           "succeeds");
 }
 
-/* A timeout of -1 in each bad call: an argument error must not block. */
+/* Some of the bad calls carry timeout -1: an argument error must be
+ * reported at once, never after a wait. */
 static void
 poll_wait_rejects_bad_arguments_at_once(struct fixture *fx)
 {
