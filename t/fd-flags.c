@@ -140,30 +140,28 @@ warm_up_libkqueue(void)
     util_fds_free(&start);
 }
 
-int
-main(void)
-{
-    struct util_fds before, after;
+/* The snapshot taken once the test's own descriptors exist, and what the
+ * promises below hand on to each other. */
+struct fixture {
+    struct util_fds before;
+    int pipe_fds[2], sv[2];
     mw_poll *p;
     mw_waker *w[NWAKERS];
-    int pipe_fds[2], sv[2];
-    int pfd, r;
+    int pfd;
+};
 
-    tap_watchdog(60);
+static void
+poll_fd_is_opened_by_the_library_and_cloexec(struct fixture *fx)
+{
+    struct util_fds after;
+    int pfd;
 
-    if (util_libkqueue())
-        warm_up_libkqueue();
-
-    /* Our own descriptors exist before the snapshot. */
-    util_pipe(pipe_fds);
-    util_socketpair(sv);
-    util_fds_take(&before);
-
-    if (mw_poll_new(&p) != 0)
+    if (mw_poll_new(&fx->p) != 0)
         bail_out("mw_poll_new failed");
-    pfd = mw_poll_fd(p);
+    pfd = fx->pfd = mw_poll_fd(fx->p);
     if (pfd >= 0) {
-        ok(pfd < before.n && !before.open[pfd] && util_fd_is_open(pfd),
+        ok(pfd < fx->before.n && !fx->before.open[pfd]
+           && util_fd_is_open(pfd),
            "mw_poll_fd is a descriptor the library opened");
         is_int(util_is_cloexec(pfd), 1, "mw_poll_fd's descriptor is "
                "close-on-exec");
@@ -173,43 +171,60 @@ main(void)
         skip(1, "no poller descriptor on %s", mw_backend());
     }
     util_fds_take(&after);
-    check_new_fds(&before, &after, pfd, "a new poll");
+    check_new_fds(&fx->before, &after, pfd, "a new poll");
     util_fds_free(&after);
+}
+
+static void
+wakers_and_registrations_open_only_flagged_fds(struct fixture *fx)
+{
+    struct util_fds after;
+    struct mw_event ev[16];
+    mw_poll *p = fx->p;
+    int r;
 
     for (int i = 0; i < NWAKERS; i++)
-        if (mw_waker_new(&w[i], p, (mw_token)i) != 0)
+        if (mw_waker_new(&fx->w[i], p, (mw_token)i) != 0)
             bail_out("mw_waker_new failed");
-    if (mw_poll_register(p, pipe_fds[0], 100, MW_READABLE) != 0
-        || mw_poll_register(p, sv[0], 101, MW_READABLE | MW_WRITABLE) != 0)
+    if (mw_poll_register(p, fx->pipe_fds[0], 100, MW_READABLE) != 0
+        || mw_poll_register(p, fx->sv[0], 101, MW_READABLE | MW_WRITABLE)
+           != 0)
         bail_out("mw_poll_register failed");
     for (int i = 0; i < NWAKERS; i++)
-        mw_waker_wake(w[i]);
-    util_write_byte(pipe_fds[1]);
-    {
-        struct mw_event ev[16];
-
-        r = mw_poll_wait(p, ev, 16, 1000);
-        ok(r >= 1, "the poll works (%d events)", r);
-        util_drain(pipe_fds[0]);
-        mw_poll_wait(p, ev, 16, 0);
-        mw_waker_wake(w[0]);
-    }
+        mw_waker_wake(fx->w[i]);
+    util_write_byte(fx->pipe_fds[1]);
+    r = mw_poll_wait(p, ev, 16, 1000);
+    ok(r >= 1, "the poll works (%d events)", r);
+    util_drain(fx->pipe_fds[0]);
+    mw_poll_wait(p, ev, 16, 0);
+    mw_waker_wake(fx->w[0]);
     util_fds_take(&after);
-    check_new_fds(&before, &after, pfd,
+    check_new_fds(&fx->before, &after, fx->pfd,
                   "a poll with wakers and registrations");
     util_fds_free(&after);
+}
 
-    /* Wakers first, then the poll. */
+static void
+freeing_wakers_then_poll_releases_every_fd(struct fixture *fx)
+{
     for (int i = 0; i < NWAKERS; i++)
-        mw_waker_free(w[i]);
-    mw_poll_deregister(p, pipe_fds[0]);
-    mw_poll_free(p);
-    is_int(leaked(&before), 0, "after mw_waker_free and mw_poll_free no "
-           "descriptor the library opened is left open");
-    ok(util_fd_is_open(pipe_fds[0]) && util_fd_is_open(sv[0]),
+        mw_waker_free(fx->w[i]);
+    mw_poll_deregister(fx->p, fx->pipe_fds[0]);
+    mw_poll_free(fx->p);
+    is_int(leaked(&fx->before), 0, "after mw_waker_free and mw_poll_free "
+           "no descriptor the library opened is left open");
+    ok(util_fd_is_open(fx->pipe_fds[0]) && util_fd_is_open(fx->sv[0]),
        "mw_poll_free leaves the caller's registered descriptors open");
+}
 
-    /* The poll first, wakers outliving it. */
+static void
+shared_fd_goes_with_the_last_waker(struct fixture *fx)
+{
+    struct util_fds after;
+    mw_poll *p;
+    mw_waker *w[NWAKERS];
+    int pfd;
+
     if (mw_poll_new(&p) != 0)
         bail_out("mw_poll_new failed");
     for (int i = 0; i < NWAKERS; i++)
@@ -220,31 +235,59 @@ main(void)
     mw_poll_free(p);
     mw_waker_wake(w[2]);
     util_fds_take(&after);
-    check_new_fds(&before, &after, pfd, "wakers outliving their poll");
+    check_new_fds(&fx->before, &after, pfd, "wakers outliving their poll");
     util_fds_free(&after);
     for (int i = 0; i < NWAKERS; i++)
         mw_waker_free(w[i]);
-    is_int(leaked(&before), 0, "after mw_poll_free then the last "
+    is_int(leaked(&fx->before), 0, "after mw_poll_free then the last "
            "mw_waker_free, no descriptor the library opened is left open");
+}
 
-    /* Many rounds: nothing accumulates. */
+static void
+create_free_rounds_accumulate_no_fd(struct fixture *fx)
+{
+    mw_poll *p;
+    mw_waker *w;
+
     for (int round = 0; round < 50; round++) {
-        if (mw_poll_new(&p) != 0 || mw_waker_new(&w[0], p, 1) != 0)
+        if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 1) != 0)
             bail_out("round %d: cannot create a poll and a waker", round);
-        mw_waker_wake(w[0]);
+        mw_waker_wake(w);
         if (round % 2)
             mw_poll_free(p);
-        mw_waker_free(w[0]);
+        mw_waker_free(w);
         if (!(round % 2))
             mw_poll_free(p);
     }
-    is_int(leaked(&before), 0, "50 create/free rounds leave no descriptor "
-           "open");
+    is_int(leaked(&fx->before), 0, "50 create/free rounds leave no "
+           "descriptor open");
+}
 
-    util_fds_free(&before);
-    util_close(pipe_fds[0]);
-    util_close(pipe_fds[1]);
-    util_close(sv[0]);
-    util_close(sv[1]);
+int
+main(void)
+{
+    struct fixture fx;
+
+    tap_watchdog(60);
+
+    if (util_libkqueue())
+        warm_up_libkqueue();
+
+    /* Our own descriptors exist before the snapshot. */
+    util_pipe(fx.pipe_fds);
+    util_socketpair(fx.sv);
+    util_fds_take(&fx.before);
+
+    poll_fd_is_opened_by_the_library_and_cloexec(&fx);
+    wakers_and_registrations_open_only_flagged_fds(&fx);
+    freeing_wakers_then_poll_releases_every_fd(&fx);
+    shared_fd_goes_with_the_last_waker(&fx);
+    create_free_rounds_accumulate_no_fd(&fx);
+
+    util_fds_free(&fx.before);
+    util_close(fx.pipe_fds[0]);
+    util_close(fx.pipe_fds[1]);
+    util_close(fx.sv[0]);
+    util_close(fx.sv[1]);
     return done_testing();
 }

@@ -63,7 +63,7 @@ child(mw_poll *p, mw_waker *w, bool poll_first,
 }
 
 static void
-run(bool poll_first)
+child_free_leaves_the_childs_own_fds_open(bool poll_first)
 {
     const char *order = poll_first ? "poll, then waker" : "waker, then poll";
     struct util_fds in_parent;
@@ -105,7 +105,7 @@ int
 main(void)
 {
     tap_watchdog(60);
-    run(true);
-    run(false);
+    child_free_leaves_the_childs_own_fds_open(true);
+    child_free_leaves_the_childs_own_fds_open(false);
     return done_testing();
 }

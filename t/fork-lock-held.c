@@ -230,13 +230,61 @@ child_frees(enum what what, bool *hung)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Returns once a thread is inside mw_poll_register and stays there,
+ * lock held. */
+static void
+start_a_registration_that_holds_the_lock(pthread_t *t)
+{
+    int64_t give_up;
+
+    atomic_store(&armed, true);
+    util_thread_start(t, registering, NULL);
+    give_up = util_now_ms() + UTIL_LONG_MS;
+    while (!atomic_load(&inside) && util_now_ms() < give_up)
+        util_sleep_ms(1);
+    if (!atomic_load(&inside))
+        bail_out("the registering thread never reached %s",
+                 blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
+    diag("%s: a thread is blocked in %s inside mw_poll_register",
+         mw_backend(), blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
+}
+
+static void
+child_forked_under_the_lock_frees_and_exits(void)
+{
+    for (int what = WAKERS_THEN_POLL; what <= POLL_THEN_WAKERS; what++) {
+        bool hung, good = child_frees((enum what)what, &hung);
+
+        ok(good, "a child forked while another thread is inside "
+           "mw_poll_register %s and exits%s", what_name[what],
+           hung ? " (it hung and was killed)" : "");
+    }
+}
+
+static void
+parent_works_once_the_registration_finishes(pthread_t t)
+{
+    uint32_t flags;
+
+    if (write(release_pipe[1], "", 1) != 1)
+        bail_out("write: %s", strerror(errno));
+    util_thread_join(t);
+    is_errno(atomic_load(&register_rc), 0, "the parent's registration, "
+             "blocked across the forks, then succeeds");
+    is_int(mw_waker_wake(w1), 0, "the parent's waker wakes");
+    is_int(util_wait_token(the_poll, T_W1, UTIL_LONG_MS, &flags, NULL), 1,
+           "and its event is delivered");
+    util_write_byte(reg_fds[1]);
+    is_int(util_wait_token(the_poll, T_REG, UTIL_LONG_MS, &flags, NULL), 1,
+           "the registration made across the forks reports its "
+           "descriptor");
+}
+
 int
 main(void)
 {
     const char *backend = mw_backend();
     pthread_t t;
-    int64_t give_up;
-    uint32_t flags;
 
     tap_watchdog(120);
     if (pipe(release_pipe) != 0)
@@ -252,39 +300,9 @@ main(void)
         bail_out("cannot create a poll and two wakers");
     util_pipe(reg_fds);
 
-    /* A thread enters mw_poll_register and stays inside, lock held. */
-    atomic_store(&armed, true);
-    util_thread_start(&t, registering, NULL);
-    give_up = util_now_ms() + UTIL_LONG_MS;
-    while (!atomic_load(&inside) && util_now_ms() < give_up)
-        util_sleep_ms(1);
-    if (!atomic_load(&inside))
-        bail_out("the registering thread never reached %s",
-                 blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
-    diag("%s: a thread is blocked in %s inside mw_poll_register", backend,
-         blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
-
-    for (int what = WAKERS_THEN_POLL; what <= POLL_THEN_WAKERS; what++) {
-        bool hung, good = child_frees((enum what)what, &hung);
-
-        ok(good, "a child forked while another thread is inside "
-           "mw_poll_register %s and exits%s", what_name[what],
-           hung ? " (it hung and was killed)" : "");
-    }
-
-    /* Let the registration finish. */
-    if (write(release_pipe[1], "", 1) != 1)
-        bail_out("write: %s", strerror(errno));
-    util_thread_join(t);
-    is_errno(atomic_load(&register_rc), 0, "the parent's registration, "
-             "blocked across the forks, then succeeds");
-    is_int(mw_waker_wake(w1), 0, "the parent's waker wakes");
-    is_int(util_wait_token(the_poll, T_W1, UTIL_LONG_MS, &flags, NULL), 1,
-           "and its event is delivered");
-    util_write_byte(reg_fds[1]);
-    is_int(util_wait_token(the_poll, T_REG, UTIL_LONG_MS, &flags, NULL), 1,
-           "the registration made across the forks reports its "
-           "descriptor");
+    start_a_registration_that_holds_the_lock(&t);
+    child_forked_under_the_lock_frees_and_exits();
+    parent_works_once_the_registration_finishes(t);
 
     mw_poll_deregister(the_poll, reg_fds[0]);
     util_close(reg_fds[0]);

@@ -174,39 +174,29 @@ waiter(void *arg)
     return NULL;
 }
 
-int
-main(void)
+/* Returns once the waiting thread is inside the backend's wait. */
+static void
+start_a_blocked_waiter(pthread_t *t)
 {
-    struct mw_event ev[8];
-    mw_waker *w_child, *w_end;
-    const char *backend = mw_backend();
-    pthread_t t;
-    pid_t pid;
-    int status, calls, n;
     int64_t give_up;
 
-    tap_watchdog(120);
-    if (!resolve_wrapped(backend))
-        plan_skip_all("cannot wrap the system call %s waits in "
-                      "(no dlsym(RTLD_NEXT) here)", backend);
-    plan(5);
-
-    if (mw_poll_new(&the_poll) != 0
-        || mw_waker_new(&w_child, the_poll, T_CHILD_FREES) != 0
-        || mw_waker_new(&w_end, the_poll, T_END) != 0)
-        bail_out("cannot create a poll and two wakers");
-
-    /* A parent thread blocks in the wait. */
     atomic_store(&wait_calls, 0);
     atomic_store(&entered, false);
-    util_thread_start(&t, waiter, NULL);
+    util_thread_start(t, waiter, NULL);
     give_up = util_now_ms() + UTIL_LONG_MS;
     while (!atomic_load(&entered) && util_now_ms() < give_up)
         util_sleep_ms(1);
     if (!atomic_load(&entered))
         bail_out("the waiting thread never reached the backend's wait");
+}
 
-    /* Another thread forks; the child frees the inherited waker. */
+/* Forked from another thread than the waiter's. */
+static void
+child_frees_the_inherited_waker(mw_waker *w_child)
+{
+    pid_t pid;
+    int status;
+
     pid = util_fork();
     if (pid == 0) {
         signal(SIGALRM, SIG_DFL);
@@ -219,6 +209,13 @@ main(void)
             bail_out("waitpid: %s", strerror(errno));
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
        "the child freed the inherited waker and exited");
+}
+
+static void
+blocked_wait_does_not_spin_after_the_childs_free(mw_waker *w_end,
+                                                 pthread_t t)
+{
+    int calls;
 
     /* Leave the parent's wait alone for a while, then end it. */
     util_sleep_ms(300);
@@ -233,14 +230,44 @@ main(void)
        "a handful of %s calls, not one after another (made %d)",
        counted_call == WAIT_POLL ? "poll"
        : counted_call == WAIT_EPOLL ? "epoll_wait" : "kevent", calls);
+}
 
-    /* A fresh wait with nothing to report. */
+static void
+later_wait_does_not_spin(void)
+{
+    struct mw_event ev[8];
+    int calls, n;
+
     atomic_store(&wait_calls, 0);
     n = mw_poll_wait(the_poll, ev, 8, 300);
     calls = atomic_load(&wait_calls);
     is_int(n, 0, "a later 300 ms wait with nothing to report returns 0");
     ok(calls <= HANDFUL, "and makes a handful of calls, not one after "
        "another (made %d)", calls);
+}
+
+int
+main(void)
+{
+    mw_waker *w_child, *w_end;
+    const char *backend = mw_backend();
+    pthread_t t;
+
+    tap_watchdog(120);
+    if (!resolve_wrapped(backend))
+        plan_skip_all("cannot wrap the system call %s waits in "
+                      "(no dlsym(RTLD_NEXT) here)", backend);
+    plan(5);
+
+    if (mw_poll_new(&the_poll) != 0
+        || mw_waker_new(&w_child, the_poll, T_CHILD_FREES) != 0
+        || mw_waker_new(&w_end, the_poll, T_END) != 0)
+        bail_out("cannot create a poll and two wakers");
+
+    start_a_blocked_waiter(&t);
+    child_frees_the_inherited_waker(w_child);
+    blocked_wait_does_not_spin_after_the_childs_free(w_end, t);
+    later_wait_does_not_spin();
 
     mw_waker_free(w_child);
     mw_waker_free(w_end);

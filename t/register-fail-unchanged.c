@@ -235,31 +235,12 @@ check_ok(int rc, const char *what)
         bail_out("%s: %s", what, strerror(-rc));
 }
 
-int
-main(void)
+/* The descriptor can be registered again, and only for what the new
+ * registration asks: a read filter left behind would report the byte
+ * waiting to be read. */
+static void
+failed_register_leaves_nothing(int sv[2])
 {
-    int sv[2];
-    const char *backend = mw_backend();
-
-    tap_watchdog(60);
-    wrapped = resolve_wrapped(backend);
-    if (wrapped == WRAP_NONE)
-        plan_skip_all("%s: %s", backend,
-                      strncmp(backend, "poll+", 5) == 0
-                      ? "the poll(2) backend changes no kernel set, so "
-                        "there is no call to make fail"
-                      : "cannot wrap the call the backend changes its "
-                        "set with (no dlsym(RTLD_NEXT) here)");
-    plan(14);
-
-    check_ok(mw_poll_new(&p), "mw_poll_new");
-    check_ok(mw_waker_new(&fence, p, T_FENCE), "mw_waker_new");
-    util_socketpair(sv);
-
-    /* 1: a register whose write change fails leaves nothing: the
-     * descriptor can be registered again, and only for what the new
-     * registration asks (a read filter left behind would report the
-     * byte waiting to be read). */
     armed = true;
     is_errno(mw_poll_register(p, sv[0], T_FIRST, MW_READABLE | MW_WRITABLE),
              -ENOMEM, "a register whose kernel change fails returns "
@@ -281,10 +262,13 @@ main(void)
     if (util_drain(sv[0]) < 0)
         bail_out("draining failed");
     collect();
+}
 
-    /* 2: READ|WRITE -> WRITE, and the write change fails.  A kqueue that
-     * dropped the read filter first would be left watching writing
-     * only. */
+/* READ|WRITE -> WRITE, and the write change fails.  A kqueue that dropped
+ * the read filter first would be left watching writing only. */
+static void
+failed_narrowing_reregister_keeps_old_interest(int sv[2])
+{
     check_ok(mw_poll_register(p, sv[0], T_OLD, MW_READABLE | MW_WRITABLE),
              "mw_poll_register");
     collect();
@@ -314,9 +298,13 @@ main(void)
     if (util_drain(sv[0]) < 0)
         bail_out("draining failed");
     collect();
+}
 
-    /* 3: READ -> READ|WRITE, and the write change fails after the read
-     * filter was changed: reading stays, writing is not watched. */
+/* READ -> READ|WRITE, and the write change fails after the read filter
+ * was changed: reading stays, writing is not watched. */
+static void
+failed_widening_reregister_keeps_old_interest(int sv[2])
+{
     check_ok(mw_poll_register(p, sv[0], T_OLD, MW_READABLE),
              "mw_poll_register");
     collect();
@@ -334,6 +322,32 @@ main(void)
        "interest asked for, is not");
     ok(seen_events[T_NEW] == 0, "the new token is never reported");
     check_ok(mw_poll_deregister(p, sv[0]), "mw_poll_deregister");
+}
+
+int
+main(void)
+{
+    int sv[2];
+    const char *backend = mw_backend();
+
+    tap_watchdog(60);
+    wrapped = resolve_wrapped(backend);
+    if (wrapped == WRAP_NONE)
+        plan_skip_all("%s: %s", backend,
+                      strncmp(backend, "poll+", 5) == 0
+                      ? "the poll(2) backend changes no kernel set, so "
+                        "there is no call to make fail"
+                      : "cannot wrap the call the backend changes its "
+                        "set with (no dlsym(RTLD_NEXT) here)");
+    plan(14);
+
+    check_ok(mw_poll_new(&p), "mw_poll_new");
+    check_ok(mw_waker_new(&fence, p, T_FENCE), "mw_waker_new");
+    util_socketpair(sv);
+
+    failed_register_leaves_nothing(sv);
+    failed_narrowing_reregister_keeps_old_interest(sv);
+    failed_widening_reregister_keeps_old_interest(sv);
 
     mw_waker_free(fence);
     mw_poll_free(p);

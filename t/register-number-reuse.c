@@ -216,7 +216,7 @@ wait_waker(mw_poll *p, int *stale)
 }
 
 static void
-one_case(enum action act, bool keep_file)
+waker_on_a_stale_number_delivers_every_wake(enum action act, bool keep_file)
 {
     struct fixture f;
     const char *how = keep_file ? "file kept open by a dup()"
@@ -367,7 +367,7 @@ closer(void *arg)
 }
 
 static void
-race_case(void)
+wakers_made_while_another_thread_closes_deliver(void)
 {
     pthread_t t;
     int rounds = util_under_valgrind() ? 300 : 3000;
@@ -443,10 +443,10 @@ main(void)
     diag("backend %s", mw_backend());
 
     for (int keep = 0; keep < 2; keep++) {
-        one_case(ACT_NONE, keep);
-        one_case(ACT_DEREGISTER, keep);
-        one_case(ACT_REREGISTER, keep);
-        one_case(ACT_REGISTER, keep);
+        waker_on_a_stale_number_delivers_every_wake(ACT_NONE, keep);
+        waker_on_a_stale_number_delivers_every_wake(ACT_DEREGISTER, keep);
+        waker_on_a_stale_number_delivers_every_wake(ACT_REREGISTER, keep);
+        waker_on_a_stale_number_delivers_every_wake(ACT_REGISTER, keep);
     }
 #ifdef UNDER_TSAN
     /* The case closes a descriptor on one thread while another opens one
@@ -456,7 +456,7 @@ main(void)
     skip(4, "two threads: ThreadSanitizer reports a descriptor number "
          "closed on one thread and reused on another as a data race");
 #else
-    race_case();
+    wakers_made_while_another_thread_closes_deliver();
 #endif
     return done_testing();
 }

@@ -92,20 +92,15 @@ collect_flags(mw_poll *p)
     return all | f;
 }
 
-int
-main(void)
+/* A socket whose connect is under way to a port where nothing listens;
+ * skips the whole test when the refusal came at once. */
+static int
+connect_in_progress_or_skip(int *listener_less)
 {
     struct sockaddr_in addr;
-    mw_poll *p;
-    int listener_less, s, rc, soerr = 0;
-    socklen_t len = sizeof(soerr);
-    uint32_t flags;
-    /* libkqueue turns EPOLLERR into EV_EOF with the error in fflags by
-     * calling getsockopt(SO_ERROR) itself, which clears the error. */
-    bool error_consumed = util_libkqueue();
+    int s;
 
-    tap_watchdog(60);
-    listener_less = bound_port(&addr);
+    *listener_less = bound_port(&addr);
     s = nonblocking_tcp_socket();
     if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) == 0)
         bail_out("connect to a port nobody listens on succeeded");
@@ -114,10 +109,14 @@ main(void)
                       "there is no error left for an event to report");
     if (errno != EINPROGRESS)
         bail_out("connect: %s", strerror(errno));
-    plan(4);
+    return s;
+}
 
-    if (mw_poll_new(&p) != 0)
-        bail_out("mw_poll_new failed");
+static void
+refused_connect_is_reported_with_ev_error(mw_poll *p, int s)
+{
+    uint32_t flags;
+
     is_errno(mw_poll_register(p, s, T_CONN, MW_READABLE | MW_WRITABLE), 0,
              "the connecting socket is registered for reading and writing");
 
@@ -128,16 +127,42 @@ main(void)
                             "MW_EV_ERROR");
     ok(flags & (MW_EV_WRITABLE | MW_EV_WRITE_CLOSED),
        "and with the end of the connect for the write interest");
+}
+
+static void
+socket_error_is_left_for_the_program(int s, bool error_consumed)
+{
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
 
     if (error_consumed) {
         skip(1, "libkqueue reads SO_ERROR itself to fill in the event, "
                 "which clears it before the program can");
-    } else {
-        if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-            bail_out("getsockopt(SO_ERROR): %s", strerror(errno));
-        is_errno(-soerr, -ECONNREFUSED,
-                 "getsockopt(SO_ERROR) then gives ECONNREFUSED");
+        return;
     }
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        bail_out("getsockopt(SO_ERROR): %s", strerror(errno));
+    is_errno(-soerr, -ECONNREFUSED,
+             "getsockopt(SO_ERROR) then gives ECONNREFUSED");
+}
+
+int
+main(void)
+{
+    mw_poll *p;
+    int listener_less, s, rc;
+    /* libkqueue turns EPOLLERR into EV_EOF with the error in fflags by
+     * calling getsockopt(SO_ERROR) itself, which clears the error. */
+    bool error_consumed = util_libkqueue();
+
+    tap_watchdog(60);
+    s = connect_in_progress_or_skip(&listener_less);
+    plan(4);
+
+    if (mw_poll_new(&p) != 0)
+        bail_out("mw_poll_new failed");
+    refused_connect_is_reported_with_ev_error(p, s);
+    socket_error_is_left_for_the_program(s, error_consumed);
 
     rc = mw_poll_deregister(p, s);
     if (rc != 0)

@@ -154,7 +154,7 @@ report(const struct outcome *o, const char *what)
              o->seen_at, o->kick_at);
 }
 
-/* ---- 1. register a descriptor that is already readable ---- */
+/* ---- register a descriptor that is already readable ---- */
 
 static int pipe_fds[2];
 
@@ -168,7 +168,7 @@ register_ready(void *arg)
     return NULL;
 }
 
-/* ---- 2. register, then make it readable ---- */
+/* ---- register, then make it readable ---- */
 
 static void *
 register_then_write(void *arg)
@@ -182,7 +182,7 @@ register_then_write(void *arg)
     return NULL;
 }
 
-/* ---- 3. deregister while the main thread waits ---- */
+/* ---- deregister while the main thread waits ---- */
 
 static void *
 deregister_then_write(void *arg)
@@ -195,7 +195,7 @@ deregister_then_write(void *arg)
     return NULL;
 }
 
-/* ---- 4. a new waker, made and woken while the main thread waits ---- */
+/* ---- a new waker, made and woken while the main thread waits ---- */
 
 static mw_waker *late_waker;
 
@@ -211,7 +211,7 @@ new_waker_then_wake(void *arg)
     return NULL;
 }
 
-/* ---- 5. a waker freed while the main thread waits ---- */
+/* ---- a waker freed while the main thread waits ---- */
 
 static mw_waker *doomed_waker;
 
@@ -226,7 +226,7 @@ free_waker(void *arg)
     return NULL;
 }
 
-/* ---- 6. many changes in a row ---- */
+/* ---- many changes in a row ---- */
 
 static atomic_int stress_done;
 
@@ -284,15 +284,9 @@ run(void *(*fn)(void *), mw_token want, const char *what)
     is_int(o.unexpected, 0, "%s: no other event is reported", what);
 }
 
-int
-main(void)
+static void
+ready_pipe_registered_while_waiting_is_reported(void)
 {
-    tap_watchdog(120);
-
-    if (mw_poll_new(&p) != 0 || mw_waker_new(&kick, p, T_KICK) != 0)
-        bail_out("cannot create a poll and a waker");
-
-    /* 1 */
     util_pipe(pipe_fds);
     util_write_byte(pipe_fds[1]);
     run(register_ready, T_PIPE, "a pipe that is already readable, "
@@ -301,124 +295,149 @@ main(void)
     mw_poll_deregister(p, pipe_fds[0]);
     util_close(pipe_fds[0]);
     util_close(pipe_fds[1]);
+}
 
-    /* 2 */
+/* Leaves pipe_fds registered and empty for the next promise. */
+static void
+pipe_registered_while_waiting_then_written_is_reported(void)
+{
     util_pipe(pipe_fds);
     run(register_then_write, T_PIPE, "a pipe registered while another "
         "thread waits, then written");
     util_drain(pipe_fds[0]);
+}
 
-    /* 3: pipe_fds[0] is registered and empty. */
-    {
-        pthread_t t;
-        int stale = 0, in_progress, late;
+static void
+fd_deregistered_while_waiting_is_never_reported_after(void)
+{
+    pthread_t t;
+    int stale = 0, in_progress, late;
 
-        atomic_store(&helper_rc, 0);
-        util_thread_start(&t, deregister_then_write, NULL);
-        in_progress = count_until_kick(T_PIPE);
-        util_thread_join(t);
-        is_errno(atomic_load(&helper_rc), 0, "mw_poll_deregister on another "
-                 "thread while this one waits succeeds");
-        if (in_progress)
-            diag("the wait in progress still reported the deregistered "
-                 "pipe (allowed)");
-        /* Every wait from here started after mw_poll_deregister returned:
-         * the pipe stays readable and gets more data, and is never
-         * reported. */
-        for (int round = 0; round < 5; round++) {
-            util_write_byte(pipe_fds[1]);
-            mw_waker_wake(kick);
-            stale += count_until_kick(T_PIPE);
-            late = util_poll_drain(p, T_PIPE, 1, NULL);
-            if (late > 0)
-                stale += late;
-        }
-        is_int(stale, 0, "after mw_poll_deregister returned on another "
-               "thread, later waits never report the fd, though it stays "
-               "readable");
-        util_close(pipe_fds[0]);
-        util_close(pipe_fds[1]);
+    atomic_store(&helper_rc, 0);
+    util_thread_start(&t, deregister_then_write, NULL);
+    in_progress = count_until_kick(T_PIPE);
+    util_thread_join(t);
+    is_errno(atomic_load(&helper_rc), 0, "mw_poll_deregister on another "
+             "thread while this one waits succeeds");
+    if (in_progress)
+        diag("the wait in progress still reported the deregistered "
+             "pipe (allowed)");
+    /* Every wait from here started after mw_poll_deregister returned:
+     * the pipe stays readable and gets more data, and is never
+     * reported. */
+    for (int round = 0; round < 5; round++) {
+        util_write_byte(pipe_fds[1]);
+        mw_waker_wake(kick);
+        stale += count_until_kick(T_PIPE);
+        late = util_poll_drain(p, T_PIPE, 1, NULL);
+        if (late > 0)
+            stale += late;
     }
+    is_int(stale, 0, "after mw_poll_deregister returned on another "
+           "thread, later waits never report the fd, though it stays "
+           "readable");
+    util_close(pipe_fds[0]);
+    util_close(pipe_fds[1]);
+}
 
-    /* 4 */
+static void
+waker_made_while_waiting_is_reported_and_works(void)
+{
+    int n;
+
     run(new_waker_then_wake, T_WAKER, "a waker made and woken on another "
         "thread while this one waits");
-    {
-        int n = util_poll_drain(p, T_WAKER, 4, NULL);
+    n = util_poll_drain(p, T_WAKER, 4, NULL);
+    ok(late_waker != NULL && mw_waker_wake(late_waker) == 0
+       && util_wait_token(p, T_WAKER, UTIL_LONG_MS, NULL, NULL) == 1
+       && n == 0, "that waker then works like any other");
+    mw_waker_free(late_waker);
+}
 
-        ok(late_waker != NULL && mw_waker_wake(late_waker) == 0
-           && util_wait_token(p, T_WAKER, UTIL_LONG_MS, NULL, NULL) == 1
-           && n == 0, "that waker then works like any other");
-        mw_waker_free(late_waker);
-    }
+static void
+waker_freed_while_waiting_is_never_reported(void)
+{
+    pthread_t t;
+    int stale;
 
-    /* 5 */
-    {
-        pthread_t t;
-        int stale;
+    if (mw_waker_new(&doomed_waker, p, T_FREED) != 0)
+        bail_out("mw_waker_new failed");
+    atomic_store(&helper_rc, 0);
+    util_thread_start(&t, free_waker, NULL);
+    ok(util_wait_token(p, T_KICK, UTIL_LONG_MS, NULL, NULL) == 1,
+       "a wait survives a waker freed on another thread during it");
+    util_thread_join(t);
+    is_errno(atomic_load(&helper_rc), 0, "the kick after the free "
+             "succeeds");
+    /* Fence: wake the kick; once it is in, count the freed token. */
+    mw_waker_wake(kick);
+    stale = count_until_kick(T_FREED);
+    is_int(stale, 0, "the freed waker's token is not reported");
+}
 
-        if (mw_waker_new(&doomed_waker, p, T_FREED) != 0)
-            bail_out("mw_waker_new failed");
-        atomic_store(&helper_rc, 0);
-        util_thread_start(&t, free_waker, NULL);
-        ok(util_wait_token(p, T_KICK, UTIL_LONG_MS, NULL, NULL) == 1,
-           "a wait survives a waker freed on another thread during it");
-        util_thread_join(t);
-        is_errno(atomic_load(&helper_rc), 0, "the kick after the free "
-                 "succeeds");
-        /* Fence: wake the kick; once it is in, count the freed token. */
-        mw_waker_wake(kick);
-        stale = count_until_kick(T_FREED);
-        is_int(stale, 0, "the freed waker's token is not reported");
-    }
+static void
+many_changes_while_waiting_are_each_reported(void)
+{
+    pthread_t t;
+    struct mw_event ev[16];
+    int n, unexpected = 0, stale_pipes = 0;
+    mw_token next = T_STRESS;
 
-    /* 6 */
-    {
-        pthread_t t;
-        struct mw_event ev[16];
-        int n, unexpected = 0, stale_pipes = 0;
-        mw_token next = T_STRESS;
+    atomic_store(&kicks, 0);
+    atomic_store(&helper_rc, 0);
+    atomic_store(&stress_done, 0);
+    atomic_store(&seen_token, 0);
+    util_thread_start(&t, stress, NULL);
+    while (!atomic_load(&stress_done)) {
+        n = mw_poll_wait(p, ev, 16, -1);
+        if (n == -EINTR)
+            continue;
+        if (n <= 0)
+            bail_out("mw_poll_wait(-1) returned %d", n);
+        for (int i = 0; i < n; i++) {
+            mw_token tok = ev[i].token;
 
-        atomic_store(&kicks, 0);
-        atomic_store(&helper_rc, 0);
-        atomic_store(&stress_done, 0);
-        atomic_store(&seen_token, 0);
-        util_thread_start(&t, stress, NULL);
-        while (!atomic_load(&stress_done)) {
-            n = mw_poll_wait(p, ev, 16, -1);
-            if (n == -EINTR)
+            if (tok == T_KICK)
                 continue;
-            if (n <= 0)
-                bail_out("mw_poll_wait(-1) returned %d", n);
-            for (int i = 0; i < n; i++) {
-                mw_token tok = ev[i].token;
-
-                if (tok == T_KICK)
-                    continue;
-                if (tok == next) {
-                    atomic_store(&seen_token, tok);
-                    next++;
-                } else if (tok < next && tok >= T_STRESS && tok % 2 == 1) {
-                    stale_pipes++;  /* a level-triggered repeat */
-                } else {
-                    unexpected++;
-                    diag("unexpected token %ju (next %ju)", (uintmax_t)tok,
-                         (uintmax_t)next);
-                }
+            if (tok == next) {
+                atomic_store(&seen_token, tok);
+                next++;
+            } else if (tok < next && tok >= T_STRESS && tok % 2 == 1) {
+                stale_pipes++;  /* a level-triggered repeat */
+            } else {
+                unexpected++;
+                diag("unexpected token %ju (next %ju)", (uintmax_t)tok,
+                     (uintmax_t)next);
             }
         }
-        util_thread_join(t);
-        diag("%d wakers and pipes added and removed while waiting; %d "
-             "kicks, %d repeated pipe events", STRESS_N,
-             atomic_load(&kicks), stale_pipes);
-        is_errno(atomic_load(&helper_rc), 0, "%d mw_waker_new/free and "
-                 "register/deregister calls on another thread while this "
-                 "one waits all succeed", STRESS_N);
-        is_int((long)(next - T_STRESS), STRESS_N, "each of them was "
-               "reported");
-        is_int(unexpected, 0, "no freed waker's token and no unknown token "
-               "is reported");
     }
+    util_thread_join(t);
+    diag("%d wakers and pipes added and removed while waiting; %d "
+         "kicks, %d repeated pipe events", STRESS_N,
+         atomic_load(&kicks), stale_pipes);
+    is_errno(atomic_load(&helper_rc), 0, "%d mw_waker_new/free and "
+             "register/deregister calls on another thread while this "
+             "one waits all succeed", STRESS_N);
+    is_int((long)(next - T_STRESS), STRESS_N, "each of them was "
+           "reported");
+    is_int(unexpected, 0, "no freed waker's token and no unknown token "
+           "is reported");
+}
+
+int
+main(void)
+{
+    tap_watchdog(120);
+
+    if (mw_poll_new(&p) != 0 || mw_waker_new(&kick, p, T_KICK) != 0)
+        bail_out("cannot create a poll and a waker");
+
+    ready_pipe_registered_while_waiting_is_reported();
+    pipe_registered_while_waiting_then_written_is_reported();
+    fd_deregistered_while_waiting_is_never_reported_after();
+    waker_made_while_waiting_is_reported_and_works();
+    waker_freed_while_waiting_is_never_reported();
+    many_changes_while_waiting_are_each_reported();
 
     mw_waker_free(kick);
     mw_poll_free(p);

@@ -26,13 +26,11 @@ known(const char *name, size_t len, const char *const *list, size_t n)
     return false;
 }
 
-int
-main(void)
+static void
+version_is_the_package_version(void)
 {
     char want[64];
-    const char *v, *b, *plus;
-
-    tap_watchdog(60);
+    const char *v;
 
     v = mw_version();
     ok(v != NULL, "mw_version() is not NULL");
@@ -50,6 +48,12 @@ main(void)
 #endif
     ok(mw_version() == v, "mw_version() returns the same static string "
        "every time");
+}
+
+static void
+backend_names_a_known_pair(void)
+{
+    const char *b, *plus;
 
     b = mw_backend();
     ok(b != NULL && *b != '\0', "mw_backend() is a non-empty string");
@@ -74,6 +78,15 @@ main(void)
 #endif
     ok(mw_backend() == b, "mw_backend() returns the same static string "
        "every time");
+}
+
+int
+main(void)
+{
+    tap_watchdog(60);
+
+    version_is_the_package_version();
+    backend_names_a_known_pair();
 
     return done_testing();
 }

@@ -43,21 +43,14 @@ first_waiter(void *arg)
     return NULL;
 }
 
-int
-main(void)
+static void
+second_waiter_gets_ebusy(void)
 {
     static const int timeouts[] = { 0, 50, -1, -1000 };
     struct mw_event ev[4];
-    mw_waker *w;
-    pthread_t t;
-    int fds[2], rc = 0;
+    int rc = 0;
     int64_t end;
 
-    tap_watchdog(60);
-    if (mw_poll_new(&the_poll) != 0 || mw_waker_new(&w, the_poll, T_WAKER))
-        bail_out("cannot create a poll and a waker");
-
-    util_thread_start(&t, first_waiter, NULL);
     /* The first thread is inside once a wait here says so: until then a
      * timeout-0 wait finds nothing and returns 0.  The pause between
      * tries leaves the first thread the time to get in (valgrind runs
@@ -80,8 +73,13 @@ main(void)
                  timeouts[i]);
         is_int(errno, EDOM, "and errno is left alone");
     }
+}
 
-    /* The second thread may still register and wake. */
+/* Leaves fds[0] registered. */
+static void
+second_thread_may_register_and_wake_meanwhile(mw_waker *w, pthread_t t,
+                                              int fds[2])
+{
     util_pipe(fds);
     is_errno(mw_poll_register(the_poll, fds[0], T_PIPE, MW_READABLE), 0,
              "registering from the second thread works meanwhile");
@@ -90,10 +88,31 @@ main(void)
     is_int(atomic_load(&first_rc), 1, "the first wait was not disturbed: "
            "it returns one event");
     is_int(first_ev.token, T_WAKER, "the waker's");
+}
 
+static void
+second_thread_may_wait_once_the_first_returned(int fds[2])
+{
     util_write_byte(fds[1]);
     is_int(util_wait_token(the_poll, T_PIPE, UTIL_LONG_MS, NULL, NULL), 1,
            "once it has returned, this thread may wait, and gets the pipe");
+}
+
+int
+main(void)
+{
+    mw_waker *w;
+    pthread_t t;
+    int fds[2];
+
+    tap_watchdog(60);
+    if (mw_poll_new(&the_poll) != 0 || mw_waker_new(&w, the_poll, T_WAKER))
+        bail_out("cannot create a poll and a waker");
+
+    util_thread_start(&t, first_waiter, NULL);
+    second_waiter_gets_ebusy();
+    second_thread_may_register_and_wake_meanwhile(w, t, fds);
+    second_thread_may_wait_once_the_first_returned(fds);
 
     mw_poll_deregister(the_poll, fds[0]);
     util_close(fds[0]);

@@ -258,7 +258,7 @@ collect_zero(mw_poll *p, size_t cap, int *first, int *waits)
 }
 
 static void
-hook_case(size_t cap)
+waker_outlasts_fds_deregistered_during_the_wait(size_t cap)
 {
     struct fixture f;
     bool seen;
@@ -290,7 +290,7 @@ hook_case(size_t cap)
 }
 
 static void
-dup_case(size_t cap)
+waker_outlasts_closed_fds_kept_open_by_dup(size_t cap)
 {
     struct fixture f;
     bool seen;
@@ -330,8 +330,8 @@ main(void)
     diag("backend %s", backend);
 
     if (wrapped) {
-        hook_case(K);
-        hook_case(1);
+        waker_outlasts_fds_deregistered_during_the_wait(K);
+        waker_outlasts_fds_deregistered_during_the_wait(1);
     } else {
         skip(4, "cannot wrap the system call %s waits in (no "
              "dlsym(RTLD_NEXT) here)", backend);
@@ -347,8 +347,8 @@ main(void)
              "by dup stays in the emulation's own epoll set, where it "
              "can hide other events from a timeout-0 kevent()");
     } else {
-        dup_case(K);
-        dup_case(1);
+        waker_outlasts_closed_fds_kept_open_by_dup(K);
+        waker_outlasts_closed_fds_kept_open_by_dup(1);
     }
     return done_testing();
 }

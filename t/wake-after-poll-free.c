@@ -48,16 +48,13 @@ hammer_wakes(void *arg)
     return NULL;
 }
 
-int
-main(void)
+static void
+idle_waker_wakes_after_poll_free(void)
 {
     mw_poll *p;
-    mw_waker *w, *w2, *w3;
+    mw_waker *w;
     int good;
 
-    tap_watchdog(60);
-
-    /* Idle waker: poll freed first. */
     if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 1) != 0)
         bail_out("cannot create a poll and a waker");
     mw_poll_free(p);
@@ -66,8 +63,15 @@ main(void)
     good = wake_n(w, 1000);
     is_int(good, 1000, "1,000 more wakes after mw_poll_free all return 0");
     mw_waker_free(w);
+}
 
-    /* Waker with its event pending when the poll goes. */
+static void
+pending_waker_wakes_after_poll_free(void)
+{
+    mw_poll *p;
+    mw_waker *w;
+    int good;
+
     if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 2) != 0)
         bail_out("cannot create a poll and a waker");
     good = wake_n(w, 3);
@@ -77,28 +81,39 @@ main(void)
     is_int(good, 100, "wakes on a pending waker after mw_poll_free "
            "return 0");
     mw_waker_free(w);
+}
 
-    /* A waker whose event was collected, then the poll goes. */
+static void
+collected_waker_wakes_after_poll_free(void)
+{
+    mw_poll *p;
+    mw_waker *w;
+    struct mw_event ev[2];
+    int n, good;
+
     if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 3) != 0)
         bail_out("cannot create a poll and a waker");
-    {
-        struct mw_event ev[2];
-        int n;
-
-        wake_n(w, 1);
-        do
-            n = mw_poll_wait(p, ev, 2, -1);
-        while (n == -EINTR);
-        is_int(n, 1, "the waker's event is collected before the poll "
-               "goes");
-    }
+    wake_n(w, 1);
+    do
+        n = mw_poll_wait(p, ev, 2, -1);
+    while (n == -EINTR);
+    is_int(n, 1, "the waker's event is collected before the poll "
+           "goes");
     mw_poll_free(p);
     good = wake_n(w, 100);
     is_int(good, 100, "wakes after the event was collected and the poll "
            "freed return 0");
     mw_waker_free(w);
+}
 
-    /* Several wakers outliving one poll, freed in mixed order. */
+/* Freed in mixed order. */
+static void
+several_wakers_outlive_one_poll(void)
+{
+    mw_poll *p;
+    mw_waker *w, *w2, *w3;
+    int good;
+
     if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 4) != 0
         || mw_waker_new(&w2, p, 5) != 0 || mw_waker_new(&w3, p, 6) != 0)
         bail_out("cannot create a poll and wakers");
@@ -113,47 +128,66 @@ main(void)
            "wake with 0");
     mw_waker_free(w3);
     mw_waker_free(w);
+}
 
-    /* The poll goes while another thread keeps waking. */
-    {
-        struct hammer h;
-        pthread_t t;
-        long before;
+static void
+poll_freed_under_a_waking_thread(void)
+{
+    mw_poll *p;
+    struct hammer h;
+    pthread_t t;
+    long before;
 
-        if (mw_poll_new(&p) != 0 || mw_waker_new(&h.w, p, 7) != 0)
-            bail_out("cannot create a poll and a waker");
-        atomic_init(&h.stop, 0);
-        atomic_init(&h.calls, 0);
-        atomic_init(&h.failures, 0);
-        util_thread_start(&t, hammer_wakes, &h);
-        while (atomic_load(&h.calls) < 1000)
-            util_sleep_ms(1);
-        mw_poll_free(p);
-        before = atomic_load(&h.calls);
-        while (atomic_load(&h.calls) < before + 1000)
-            util_sleep_ms(1);
-        atomic_store(&h.stop, 1);
-        util_thread_join(t);
-        is_int(atomic_load(&h.failures), 0, "a thread waking while the "
-               "poll is freed under it gets 0 from every wake (%ld wakes)",
-               (long)atomic_load(&h.calls));
-        mw_waker_free(h.w);
-    }
+    if (mw_poll_new(&p) != 0 || mw_waker_new(&h.w, p, 7) != 0)
+        bail_out("cannot create a poll and a waker");
+    atomic_init(&h.stop, 0);
+    atomic_init(&h.calls, 0);
+    atomic_init(&h.failures, 0);
+    util_thread_start(&t, hammer_wakes, &h);
+    while (atomic_load(&h.calls) < 1000)
+        util_sleep_ms(1);
+    mw_poll_free(p);
+    before = atomic_load(&h.calls);
+    while (atomic_load(&h.calls) < before + 1000)
+        util_sleep_ms(1);
+    atomic_store(&h.stop, 1);
+    util_thread_join(t);
+    is_int(atomic_load(&h.failures), 0, "a thread waking while the "
+           "poll is freed under it gets 0 from every wake (%ld wakes)",
+           (long)atomic_load(&h.calls));
+    mw_waker_free(h.w);
+}
 
-    /* Freeing the waker first stays valid too. */
+static void
+waker_freed_before_its_poll_never_delivers(void)
+{
+    mw_poll *p;
+    mw_waker *w;
+    struct mw_event ev[2];
+    int n;
+
     if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, 8) != 0)
         bail_out("cannot create a poll and a waker");
     wake_n(w, 1);
     mw_waker_free(w);
-    {
-        struct mw_event ev[2];
-        int n = mw_poll_wait(p, ev, 2, 0);
-
-        ok(n == 0 || (n > 0 && util_count_token(ev, n, 8, NULL) == 0),
-           "a waker freed before its poll never delivers its pending "
-           "event");
-    }
+    n = mw_poll_wait(p, ev, 2, 0);
+    ok(n == 0 || (n > 0 && util_count_token(ev, n, 8, NULL) == 0),
+       "a waker freed before its poll never delivers its pending "
+       "event");
     mw_poll_free(p);
+}
+
+int
+main(void)
+{
+    tap_watchdog(60);
+
+    idle_waker_wakes_after_poll_free();
+    pending_waker_wakes_after_poll_free();
+    collected_waker_wakes_after_poll_free();
+    several_wakers_outlive_one_poll();
+    poll_freed_under_a_waking_thread();
+    waker_freed_before_its_poll_never_delivers();
 
     return done_testing();
 }

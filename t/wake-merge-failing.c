@@ -174,24 +174,15 @@ find_wake_fd(const int *fds, int n)
     return -1;
 }
 
-int
-main(void)
+/* Make the_waker and find the descriptor its wake writes to (none on
+ * kqueue+user, whose failure is faked in kevent); skips the whole test
+ * when there is none to find. */
+static void
+make_waker_and_find_its_fd(mw_poll *p)
 {
     struct util_fds before, after;
-    const char *backend = mw_backend();
-    int fds[16], n, saved = -1, devnull, a_rc, rc, got;
-    mw_poll *p;
+    int fds[16], n;
 
-    is_first_waker = true;
-    fake_kevent_failure = strcmp(backend, "kqueue+user") == 0;
-    if (!resolve_wrapped())
-        plan_skip_all("cannot wrap write() or kevent() (no "
-                      "dlsym(RTLD_NEXT) here)");
-    tap_watchdog(60);
-    signal(SIGPIPE, SIG_IGN);
-
-    if (mw_poll_new(&p) != 0)
-        bail_out("cannot create a poll");
     util_fds_take(&before);
     if (mw_waker_new(&the_waker, p, T_W) != 0)
         bail_out("cannot create a waker");
@@ -205,10 +196,15 @@ main(void)
             mw_waker_free(the_waker);
             mw_poll_free(p);
             plan_skip_all("%s: found no descriptor that the waker writes "
-                          "to", backend);
+                          "to", mw_backend());
         }
     }
-    plan(6);
+}
+
+static void
+wake_during_failing_signal_merges_into_it(mw_poll *p)
+{
+    int saved = -1, devnull, a_rc, got;
 
     /* Replace the waker's descriptor: its write now fails with EBADF. */
     if (!fake_kevent_failure) {
@@ -248,8 +244,13 @@ main(void)
        "0 before the failure was known (returned %s, %s)",
        tap_errno_name(atomic_load(&b_rc)),
        b_returned_inside ? "before" : "after");
+}
 
-    /* Wakes made after the failure returned. */
+static void
+wakes_after_the_failure_are_delivered(mw_poll *p)
+{
+    int rc;
+
     rc = mw_waker_wake(the_waker);
     is_errno(rc, 0, "a wake made after the failing one returned, with the "
              "descriptor restored, succeeds");
@@ -258,6 +259,28 @@ main(void)
     rc = mw_waker_wake(the_waker);
     ok(rc == 0 && util_wait_token(p, T_W, UTIL_LONG_MS / 2, NULL, NULL) == 1,
        "and so is the wake after it");
+}
+
+int
+main(void)
+{
+    mw_poll *p;
+
+    is_first_waker = true;
+    fake_kevent_failure = strcmp(mw_backend(), "kqueue+user") == 0;
+    if (!resolve_wrapped())
+        plan_skip_all("cannot wrap write() or kevent() (no "
+                      "dlsym(RTLD_NEXT) here)");
+    tap_watchdog(60);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mw_poll_new(&p) != 0)
+        bail_out("cannot create a poll");
+    make_waker_and_find_its_fd(p);
+    plan(6);
+
+    wake_during_failing_signal_merges_into_it(p);
+    wakes_after_the_failure_are_delivered(p);
 
     mw_waker_free(the_waker);
     mw_poll_free(p);

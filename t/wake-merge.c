@@ -186,25 +186,23 @@ pending_wakes_make_no_syscall(long *nr)
 }
 #endif
 
-int
-main(void)
+static void
+two_wakes_give_one_event(mw_poll *p, mw_waker *w)
 {
-    mw_poll *p;
-    mw_waker *w;
     int count, total, good;
     uint32_t flags;
-
-    tap_watchdog(60);
-
-    if (mw_poll_new(&p) != 0)
-        bail_out("mw_poll_new failed");
-    if (mw_waker_new(&w, p, TOKEN) != 0)
-        bail_out("mw_waker_new failed");
 
     good = wake_n(w, 2);
     is_int(good, 2, "two wakes in a row both return 0");
     count = collect(p, -1, &total, &flags);
     is_int(count, 1, "two wakes before a wait give one event");
+}
+
+static void
+thousand_wakes_give_one_readable_event(mw_poll *p, mw_waker *w)
+{
+    int count, total, good;
+    uint32_t flags;
 
     good = wake_n(w, 1000);
     is_int(good, 1000, "1,000 wakes in a row all return 0");
@@ -214,79 +212,113 @@ main(void)
     ok(flags == MW_EV_READABLE, "the merged event's flags are exactly "
        "MW_EV_READABLE (%s)", util_flags_str(flags));
 
-    count = collect(p, 0, &total, &flags);
+    collect(p, 0, &total, &flags);
     is_int(total, 0, "after the merged event was collected there is "
            "none left");
+}
+
+static void
+wake_after_collection_gives_new_event(mw_poll *p, mw_waker *w)
+{
+    int count, total, good;
+    uint32_t flags;
 
     good = wake_n(w, 1);
     count = collect(p, -1, &total, &flags);
     ok(good == 1 && count == 1, "a wake after the collected event gives "
        "one new event");
+}
 
-    /* Wakes from several threads at once merge too. */
-    {
-        struct thread_job jobs[THREADS];
-        pthread_t t[THREADS];
-        atomic_int go;
-        int all = 0;
+static void
+concurrent_wakes_give_one_event(mw_poll *p, mw_waker *w)
+{
+    struct thread_job jobs[THREADS];
+    pthread_t t[THREADS];
+    atomic_int go;
+    int all = 0, count, total;
+    uint32_t flags;
 
-        atomic_init(&go, 0);
-        for (int i = 0; i < THREADS; i++) {
-            jobs[i].w = w;
-            jobs[i].go = &go;
-            atomic_init(&jobs[i].good, 0);
-            util_thread_start(&t[i], wake_many, &jobs[i]);
-        }
-        atomic_store(&go, 1);
-        for (int i = 0; i < THREADS; i++) {
-            util_thread_join(t[i]);
-            all += atomic_load(&jobs[i].good);
-        }
-        is_int(all, THREADS * 1000, "%d threads waking 1,000 times each "
-               "all get 0", THREADS);
+    atomic_init(&go, 0);
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i].w = w;
+        jobs[i].go = &go;
+        atomic_init(&jobs[i].good, 0);
+        util_thread_start(&t[i], wake_many, &jobs[i]);
+    }
+    atomic_store(&go, 1);
+    for (int i = 0; i < THREADS; i++) {
+        util_thread_join(t[i]);
+        all += atomic_load(&jobs[i].good);
+    }
+    is_int(all, THREADS * 1000, "%d threads waking 1,000 times each "
+           "all get 0", THREADS);
+    count = collect(p, -1, &total, &flags);
+    is_int(count, 1, "concurrent wakes from %d threads before a wait "
+           "give exactly one event", THREADS);
+}
+
+static void
+merging_does_not_stick(mw_poll *p, mw_waker *w)
+{
+    int rounds_ok = 0, count, total, good;
+    uint32_t flags;
+
+    for (int i = 0; i < 200; i++) {
+        good = wake_n(w, 3);
         count = collect(p, -1, &total, &flags);
-        is_int(count, 1, "concurrent wakes from %d threads before a wait "
-               "give exactly one event", THREADS);
+        rounds_ok += good == 3 && count == 1 && total == 1;
     }
+    is_int(rounds_ok, 200, "200 rounds of three wakes and a wait each "
+           "give exactly one event");
+}
 
-    /* Merging must not stick: many rounds of wake x3 / collect. */
-    {
-        int rounds_ok = 0;
-
-        for (int i = 0; i < 200; i++) {
-            good = wake_n(w, 3);
-            count = collect(p, -1, &total, &flags);
-            rounds_ok += good == 3 && count == 1 && total == 1;
-        }
-        is_int(rounds_ok, 200, "200 rounds of three wakes and a wait each "
-               "give exactly one event");
-    }
-
+static void
+wake_on_pending_waker_makes_no_syscall(void)
+{
 #ifdef HAVE_SECCOMP_FILTER
-    {
-        long nr = -1;
-        int st;
+    long nr = -1;
+    int st;
 
-        if (util_under_valgrind()) {
-            skip(1, "seccomp filters cannot run under valgrind");
+    if (util_under_valgrind()) {
+        skip(1, "seccomp filters cannot run under valgrind");
 #ifdef UNDER_SANITIZER
-        } else if (1) {
-            skip(1, "a sanitizer runtime makes system calls of its own");
+    } else if (1) {
+        skip(1, "a sanitizer runtime makes system calls of its own");
 #endif
-        } else if ((st = pending_wakes_make_no_syscall(&nr)) == 77) {
-            skip(1, "cannot install a seccomp filter here");
-        } else {
-            ok(st == 0, "wakes on a waker whose event is already pending "
-               "make no system call");
-            if (st == 3)
-                diag("a pending wake made system call number %ld", nr);
-            else if (st != 0)
-                diag("the child exited with status %d", st);
-        }
+    } else if ((st = pending_wakes_make_no_syscall(&nr)) == 77) {
+        skip(1, "cannot install a seccomp filter here");
+    } else {
+        ok(st == 0, "wakes on a waker whose event is already pending "
+           "make no system call");
+        if (st == 3)
+            diag("a pending wake made system call number %ld", nr);
+        else if (st != 0)
+            diag("the child exited with status %d", st);
     }
 #else
     skip(1, "no seccomp on this system to watch for system calls");
 #endif
+}
+
+int
+main(void)
+{
+    mw_poll *p;
+    mw_waker *w;
+
+    tap_watchdog(60);
+
+    if (mw_poll_new(&p) != 0)
+        bail_out("mw_poll_new failed");
+    if (mw_waker_new(&w, p, TOKEN) != 0)
+        bail_out("mw_waker_new failed");
+
+    two_wakes_give_one_event(p, w);
+    thousand_wakes_give_one_readable_event(p, w);
+    wake_after_collection_gives_new_event(p, w);
+    concurrent_wakes_give_one_event(p, w);
+    merging_does_not_stick(p, w);
+    wake_on_pending_waker_makes_no_syscall();
 
     mw_waker_free(w);
     mw_poll_free(p);

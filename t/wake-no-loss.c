@@ -76,27 +76,107 @@ producer(void *arg)
     return NULL;
 }
 
+/* What the consumer saw. */
+struct tally {
+    long events, waits, eintr, foreign, bad_flags, errors;
+};
+
+static long
+wakes_per_producer(void)
+{
+    const char *stress = getenv("MW_STRESS");
+    long n = 100000 / PRODUCERS;
+
+    if (stress != NULL && *stress != '\0' && strcmp(stress, "0") != 0)
+        n *= 10;
+    if (util_under_valgrind()) {
+        /* valgrind runs one thread at a time: keep it to minutes. */
+        n /= 4;
+        diag("under valgrind: %ld wakes per producer", n);
+    }
+    return n;
+}
+
+/* Acknowledge, at each waker event, every ticket handed out before it:
+ * a producer waits for its own ticket, so a lost wake hangs it. */
+static void
+consume_until_every_ticket_is_acked(mw_poll *p, struct shared *s,
+                                    long total, struct tally *c)
+{
+    while (atomic_load(&s->acked) < total) {
+        struct mw_event ev[8];
+        int n = mw_poll_wait(p, ev, 8, -1);
+
+        if (n == -EINTR) {
+            c->eintr++;
+            continue;
+        }
+        if (n <= 0 || n > 8) {
+            diag("mw_poll_wait(-1) returned %d (%s)", n, tap_errno_name(n));
+            c->errors++;
+            break;
+        }
+        c->waits++;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].token != TOKEN) {
+                c->foreign++;
+                continue;
+            }
+            if (ev[i].flags != MW_EV_READABLE)
+                c->bad_flags++;
+            c->events++;
+            atomic_store(&s->acked, atomic_load(&s->counter));
+        }
+    }
+}
+
+static void
+every_cross_thread_wake_is_acknowledged(struct shared *s, long total,
+                                        const struct tally *c)
+{
+    is_int(c->errors, 0, "every wait with timeout -1 returned events or "
+           "-EINTR");
+    is_int(atomic_load(&s->wake_failures), 0, "all cross-thread wakes "
+           "returned 0");
+    is_int(atomic_load(&s->acked), total, "every one of %ld wakes was "
+           "followed by a waker event that acknowledged it", total);
+    ok(c->events >= 1 && c->events <= total + atomic_load(&s->noise_wakes),
+       "waker events are at least one and at most one per wake (merged "
+       "wakes)");
+    is_int(c->foreign, 0, "no event carries a token other than the "
+           "waker's");
+    is_int(c->bad_flags, 0, "every waker event's flags are exactly "
+           "MW_EV_READABLE");
+}
+
+static void
+waker_still_works_once_threads_stop(mw_poll *p, struct shared *s)
+{
+    struct mw_event ev[8];
+    int n = mw_poll_wait(p, ev, 8, 0);
+
+    /* The last wakes may have merged into an event collected after
+     * them, or be collected now; never more than one event. */
+    ok(n == 0 || (n == 1 && ev[0].token == TOKEN), "at most one "
+       "waker event is left once all threads stopped");
+    n = mw_waker_wake(s->w) == 0 ? mw_poll_wait(p, ev, 8, -1) : -1;
+    ok(n == 1 && ev[0].token == TOKEN, "after all that the waker still "
+       "delivers a fresh wake");
+}
+
 int
 main(void)
 {
     static struct shared s;
-    const char *stress = getenv("MW_STRESS");
+    struct tally c = { 0, 0, 0, 0, 0, 0 };
     mw_poll *p;
     pthread_t t[PRODUCERS], noise_thread;
-    long total, events = 0, waits = 0, eintr = 0, foreign = 0;
-    long bad_flags = 0, errors = 0;
+    long total;
     int64_t start;
 
     tap_watchdog(120);
 
-    s.per_producer = 100000 / PRODUCERS;
-    if (stress != NULL && *stress != '\0' && strcmp(stress, "0") != 0)
-        s.per_producer *= 10;
-    if (util_under_valgrind()) {
-        /* valgrind runs one thread at a time: keep it to minutes. */
-        s.per_producer /= 4;
-        diag("under valgrind: %ld wakes per producer", s.per_producer);
-    }
+    s.per_producer = wakes_per_producer();
     total = s.per_producer * PRODUCERS;
 
     if (mw_poll_new(&p) != 0 || mw_waker_new(&s.w, p, TOKEN) != 0)
@@ -111,32 +191,7 @@ main(void)
     for (int i = 0; i < PRODUCERS; i++)
         util_thread_start(&t[i], producer, &s);
     util_thread_start(&noise_thread, noise, &s);
-
-    while (atomic_load(&s.acked) < total) {
-        struct mw_event ev[8];
-        int n = mw_poll_wait(p, ev, 8, -1);
-
-        if (n == -EINTR) {
-            eintr++;
-            continue;
-        }
-        if (n <= 0 || n > 8) {
-            diag("mw_poll_wait(-1) returned %d (%s)", n, tap_errno_name(n));
-            errors++;
-            break;
-        }
-        waits++;
-        for (int i = 0; i < n; i++) {
-            if (ev[i].token != TOKEN) {
-                foreign++;
-                continue;
-            }
-            if (ev[i].flags != MW_EV_READABLE)
-                bad_flags++;
-            events++;
-            atomic_store(&s.acked, atomic_load(&s.counter));
-        }
-    }
+    consume_until_every_ticket_is_acked(p, &s, total, &c);
     atomic_store(&s.stop, 1);
     for (int i = 0; i < PRODUCERS; i++)
         util_thread_join(t[i]);
@@ -144,33 +199,11 @@ main(void)
 
     diag("%ld counted wakes from %d threads and %ld more from a noise "
          "thread gave %ld events in %ld waits (%ld interrupted) in %lld ms",
-         total, PRODUCERS, (long)atomic_load(&s.noise_wakes), events,
-         waits, eintr, (long long)(util_now_ms() - start));
+         total, PRODUCERS, (long)atomic_load(&s.noise_wakes), c.events,
+         c.waits, c.eintr, (long long)(util_now_ms() - start));
 
-    is_int(errors, 0, "every wait with timeout -1 returned events or "
-           "-EINTR");
-    is_int(atomic_load(&s.wake_failures), 0, "all cross-thread wakes "
-           "returned 0");
-    is_int(atomic_load(&s.acked), total, "every one of %ld wakes was "
-           "followed by a waker event that acknowledged it", total);
-    ok(events >= 1 && events <= total + atomic_load(&s.noise_wakes),
-       "waker events are at least one and at most one per wake (merged "
-       "wakes)");
-    is_int(foreign, 0, "no event carries a token other than the waker's");
-    is_int(bad_flags, 0, "every waker event's flags are exactly "
-           "MW_EV_READABLE");
-    {
-        struct mw_event ev[8];
-        int n = mw_poll_wait(p, ev, 8, 0);
-
-        /* The last wakes may have merged into an event collected after
-         * them, or be collected now; never more than one event. */
-        ok(n == 0 || (n == 1 && ev[0].token == TOKEN), "at most one "
-           "waker event is left once all threads stopped");
-        n = mw_waker_wake(s.w) == 0 ? mw_poll_wait(p, ev, 8, -1) : -1;
-        ok(n == 1 && ev[0].token == TOKEN, "after all that the waker still "
-           "delivers a fresh wake");
-    }
+    every_cross_thread_wake_is_acknowledged(&s, total, &c);
+    waker_still_works_once_threads_stop(p, &s);
 
     mw_waker_free(s.w);
     mw_poll_free(p);

@@ -50,8 +50,26 @@ round_trip(mw_poll *p, mw_waker *w, mw_token tok, int timeout_ms,
            "gives nothing", what);
 }
 
-int
-main(void)
+static mw_poll *
+new_poll_reports_nothing(void)
+{
+    mw_poll *p = NULL;
+    struct mw_event ev[4];
+    int r;
+
+    r = mw_poll_new(&p);
+    if (!is_errno(r, 0, "mw_poll_new succeeds") || p == NULL)
+        bail_out("cannot create a poll");
+    diag("backend %s, version %s", mw_backend(), mw_version());
+
+    r = mw_poll_wait(p, ev, 4, 0);
+    is_int(r, 0, "a new poll has nothing to report");
+    return p;
+}
+
+/* Tokens at the edges of mw_token's range, and a pointer. */
+static void
+any_token_comes_back_exactly(mw_poll *p)
 {
     static const struct {
         mw_token tok;
@@ -63,20 +81,9 @@ main(void)
         { UINTPTR_MAX, "token UINTPTR_MAX" },
         { 0, "a pointer token" },   /* filled in below */
     };
-    mw_poll *p = NULL;
-    mw_waker *w = NULL;
     struct mw_event ev[4];
+    mw_waker *w;
     int r;
-
-    tap_watchdog(60);
-
-    r = mw_poll_new(&p);
-    if (!is_errno(r, 0, "mw_poll_new succeeds") || p == NULL)
-        bail_out("cannot create a poll");
-    diag("backend %s, version %s", mw_backend(), mw_version());
-
-    r = mw_poll_wait(p, ev, 4, 0);
-    is_int(r, 0, "a new poll has nothing to report");
 
     for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
         mw_token tok = tokens[i].tok;
@@ -96,28 +103,43 @@ main(void)
         round_trip(p, w, tok, 5000, tokens[i].what);
         mw_waker_free(w);
     }
+}
 
-    /* A waker whose event was collected can be woken again any number of
-     * times, with room for just one event. */
+/* With room for just one event. */
+static void
+collected_waker_wakes_again_any_number_of_times(mw_poll *p)
+{
+    mw_waker *w = NULL;
+    int r, good = 0;
+
     r = mw_waker_new(&w, p, 99);
     if (r != 0 || w == NULL)
         bail_out("cannot create a waker");
-    {
-        int good = 0;
+    for (int i = 0; i < 100; i++) {
+        struct mw_event one;
 
-        for (int i = 0; i < 100; i++) {
-            struct mw_event one;
-
-            if (mw_waker_wake(w) == 0
-                && mw_poll_wait(p, &one, 1, -1) == 1
-                && one.token == 99 && one.flags == MW_EV_READABLE
-                && mw_poll_wait(p, &one, 1, 0) == 0)
-                good++;
-        }
-        is_int(good, 100, "100 wake/wait rounds each give exactly one "
-               "event (capacity 1)");
+        if (mw_waker_wake(w) == 0
+            && mw_poll_wait(p, &one, 1, -1) == 1
+            && one.token == 99 && one.flags == MW_EV_READABLE
+            && mw_poll_wait(p, &one, 1, 0) == 0)
+            good++;
     }
+    is_int(good, 100, "100 wake/wait rounds each give exactly one "
+           "event (capacity 1)");
     mw_waker_free(w);
+}
+
+int
+main(void)
+{
+    mw_poll *p;
+
+    tap_watchdog(60);
+
+    p = new_poll_reports_nothing();
+    any_token_comes_back_exactly(p);
+    collected_waker_wakes_again_any_number_of_times(p);
+
     mw_poll_free(p);
     return done_testing();
 }

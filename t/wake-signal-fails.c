@@ -21,19 +21,16 @@
 
 #define TOKEN 5
 
-int
-main(void)
+/* The descriptor the waker writes to: the one it opened for writing.
+ * Skips the whole test when it opened none. */
+static int
+wakers_writable_fd_or_skip(mw_poll *p, mw_waker **w)
 {
     struct util_fds before, after;
-    int fds[8], n, wfd = -1, saved, devnull, r;
-    mw_poll *p;
-    mw_waker *w;
+    int fds[8], n, wfd = -1;
 
-    tap_watchdog(60);
-    if (mw_poll_new(&p) != 0)
-        bail_out("cannot create a poll");
     util_fds_take(&before);
-    if (mw_waker_new(&w, p, TOKEN) != 0)
+    if (mw_waker_new(w, p, TOKEN) != 0)
         bail_out("cannot create a waker");
     util_fds_take(&after);
     n = util_fds_new(&before, &after, fds, 8);
@@ -46,11 +43,19 @@ main(void)
             wfd = fds[i];
     }
     if (wfd < 0) {
-        mw_waker_free(w);
+        mw_waker_free(*w);
         mw_poll_free(p);
         plan_skip_all("%s: the waker has no descriptor to make fail",
                       mw_backend());
     }
+    return wfd;
+}
+
+/* Returns a duplicate of the real descriptor, to put back. */
+static int
+failed_wake_returns_error_and_next_signals_again(mw_waker *w, int wfd)
+{
+    int saved, devnull, r;
 
     saved = dup(wfd);
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -63,6 +68,14 @@ main(void)
     r = mw_waker_wake(w);
     is_errno(r, -EBADF, "the next wake signals again rather than merging "
              "into an event that is not coming");
+    return saved;
+}
+
+static void
+wake_is_delivered_once_the_fd_works_again(mw_poll *p, mw_waker *w, int wfd,
+                                          int saved)
+{
+    int r;
 
     /* Put the real object back (dup2 keeps its registration where the
      * kernel keys it by the open file: a pipe's read end is untouched, and
@@ -74,6 +87,21 @@ main(void)
     is_errno(r, 0, "once the descriptor works again the wake succeeds");
     r = util_wait_token(p, TOKEN, 5000, NULL, NULL);
     ok(r >= 1, "and its event is delivered");
+}
+
+int
+main(void)
+{
+    int wfd, saved;
+    mw_poll *p;
+    mw_waker *w;
+
+    tap_watchdog(60);
+    if (mw_poll_new(&p) != 0)
+        bail_out("cannot create a poll");
+    wfd = wakers_writable_fd_or_skip(p, &w);
+    saved = failed_wake_returns_error_and_next_signals_again(w, wfd);
+    wake_is_delivered_once_the_fd_works_again(p, w, wfd, saved);
 
     mw_waker_free(w);
     mw_poll_free(p);

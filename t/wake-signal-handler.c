@@ -187,12 +187,133 @@ install(int sig, void (*fn)(int))
         bail_out("sigaction: %s", strerror(errno));
 }
 
+/* self: the handler runs on the sending thread instead of the waiting
+ * one. */
+static void
+wake_from_usr1_handler_is_delivered(mw_poll *p, int self)
+{
+    int eintr = 0, bad = 0, others = 0, delivered = 0, exact = 0;
+    uint32_t flags;
+
+    atomic_store(&handler_calls, 0);
+    for (int i = 0; i < ROUNDS; i++) {
+        struct sender s;
+        pthread_t t;
+
+        s.target = pthread_self();
+        s.self = self;
+        s.delay_ms = i % 4 == 0 ? 0 : 5 + i % 3 * 10;
+        util_thread_start(&t, send_signal, &s);
+        flags = wait_for_waker(p, &eintr, &bad, &others);
+        util_thread_join(t);
+        delivered++;
+        exact += flags == MW_EV_READABLE;
+    }
+    diag("%s: %d rounds, %d waits interrupted (-EINTR)",
+         self ? "handler on another thread" : "handler on the waiting "
+         "thread", delivered, eintr);
+    is_int(atomic_load(&handler_calls), ROUNDS, "the SIGUSR1 handler "
+           "ran once per round (%s)", self ? "sender thread"
+           : "waiting thread");
+    is_int(exact, ROUNDS, "a wake from a SIGUSR1 handler on the %s is "
+           "delivered every time, flags exactly MW_EV_READABLE",
+           self ? "sending thread" : "waiting thread");
+    is_int(bad, 0, "a wait with timeout -1 returns only events or "
+           "-EINTR, never 0");
+    is_int(others, 0, "no other event shows up");
+}
+
+/* SIGALRM from an interval timer, on the only thread, while it waits (or
+ * just before). */
+static void
+wake_from_sigalrm_handler_is_delivered(mw_poll *p)
+{
+    struct itimerval it;
+    int eintr = 0, bad = 0, others = 0, exact = 0;
+    uint32_t flags;
+
+    tap_watchdog(0);
+    install(SIGALRM, on_alarm);
+    atomic_store(&handler_calls, 0);
+    for (int i = 0; i < ALARM_ROUNDS; i++) {
+        atomic_store(&alarm_ticks, 0);
+        memset(&it, 0, sizeof it);
+        it.it_value.tv_usec = ALARM_PERIOD_MS * 1000;
+        it.it_interval.tv_usec = ALARM_PERIOD_MS * 1000;
+        if (setitimer(ITIMER_REAL, &it, NULL) != 0)
+            bail_out("setitimer: %s", strerror(errno));
+        flags = wait_for_waker(p, &eintr, &bad, &others);
+        memset(&it, 0, sizeof it);
+        setitimer(ITIMER_REAL, &it, NULL);
+        exact += flags == MW_EV_READABLE;
+        /* Ticks after the first do not wake: collect nothing more. */
+    }
+    tap_watchdog(60);
+    diag("SIGALRM: %d rounds, %d waits interrupted", ALARM_ROUNDS,
+         eintr);
+    is_int(atomic_load(&handler_calls), ALARM_ROUNDS, "the SIGALRM "
+           "handler woke once per round");
+    is_int(exact, ALARM_ROUNDS, "a wake from a SIGALRM handler is "
+           "delivered every time, flags exactly MW_EV_READABLE");
+    is_int(bad, 0, "a wait with timeout -1 interrupted by SIGALRM "
+           "never returns 0");
+}
+
+/* With or without a time limit. */
+static void
+handler_that_does_not_wake_gives_eintr(mw_poll *p)
+{
+    static const int timeouts[] = { -1, 30000 };
+    mw_waker *rescue;
+
+    if (mw_waker_new(&rescue, p, TOKEN + 1) != 0)
+        bail_out("mw_waker_new failed");
+    install(SIGUSR2, on_usr2);
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        struct pester ps;
+        struct mw_event ev[8];
+        pthread_t t;
+        int r;
+
+        ps.target = pthread_self();
+        ps.rescue = rescue;
+        atomic_init(&ps.done, 0);
+        atomic_init(&ps.rescued, 0);
+        atomic_store(&usr2_calls, 0);
+        util_thread_start(&t, pester, &ps);
+        r = mw_poll_wait(p, ev, 8, timeouts[i]);
+        atomic_store(&ps.done, 1);
+        util_thread_join(t);
+        is_errno(r, -EINTR, "a wait with timeout %d interrupted by a "
+                 "signal handler that does not wake returns -EINTR",
+                 timeouts[i]);
+        if (atomic_load(&ps.rescued))
+            diag("the wait ignored %d signals for 3 s",
+                 atomic_load(&usr2_calls));
+        util_poll_drain(p, TOKEN + 1, 4, NULL);
+    }
+    mw_waker_free(rescue);
+}
+
+/* Tallied by the handlers over every promise above. */
+static void
+wake_in_handler_succeeds_and_keeps_errno(mw_poll *p)
+{
+    struct mw_event ev[4];
+    int n;
+
+    is_int(atomic_load(&handler_failures), 0, "mw_waker_wake returns 0 in "
+           "every signal handler");
+    is_int(atomic_load(&errno_clobbered), 0, "mw_waker_wake leaves errno "
+           "as the signal handler set it");
+    n = mw_poll_wait(p, ev, 4, 0);
+    is_int(n, 0, "no stray event is left over");
+}
+
 int
 main(void)
 {
     mw_poll *p;
-    int eintr = 0, bad = 0, others = 0, delivered = 0, exact = 0;
-    uint32_t flags;
 
     tap_watchdog(60);
 #ifdef UNDER_TSAN
@@ -209,114 +330,11 @@ main(void)
         bail_out("cannot create a poll and a waker");
     install(SIGUSR1, on_usr1);
 
-    /* SIGUSR1 to the waiting thread, and to the sending thread itself. */
-    for (int self = 0; self <= 1; self++) {
-        eintr = bad = others = delivered = exact = 0;
-        atomic_store(&handler_calls, 0);
-        for (int i = 0; i < ROUNDS; i++) {
-            struct sender s;
-            pthread_t t;
-
-            s.target = pthread_self();
-            s.self = self;
-            s.delay_ms = i % 4 == 0 ? 0 : 5 + i % 3 * 10;
-            util_thread_start(&t, send_signal, &s);
-            flags = wait_for_waker(p, &eintr, &bad, &others);
-            util_thread_join(t);
-            delivered++;
-            exact += flags == MW_EV_READABLE;
-        }
-        diag("%s: %d rounds, %d waits interrupted (-EINTR)",
-             self ? "handler on another thread" : "handler on the waiting "
-             "thread", delivered, eintr);
-        is_int(atomic_load(&handler_calls), ROUNDS, "the SIGUSR1 handler "
-               "ran once per round (%s)", self ? "sender thread"
-               : "waiting thread");
-        is_int(exact, ROUNDS, "a wake from a SIGUSR1 handler on the %s is "
-               "delivered every time, flags exactly MW_EV_READABLE",
-               self ? "sending thread" : "waiting thread");
-        is_int(bad, 0, "a wait with timeout -1 returns only events or "
-               "-EINTR, never 0");
-        is_int(others, 0, "no other event shows up");
-    }
-
-    /* SIGALRM from an interval timer, on the only thread, while it waits
-     * (or just before). */
-    {
-        struct itimerval it;
-
-        tap_watchdog(0);
-        install(SIGALRM, on_alarm);
-        eintr = bad = others = exact = 0;
-        atomic_store(&handler_calls, 0);
-        for (int i = 0; i < ALARM_ROUNDS; i++) {
-            atomic_store(&alarm_ticks, 0);
-            memset(&it, 0, sizeof it);
-            it.it_value.tv_usec = ALARM_PERIOD_MS * 1000;
-            it.it_interval.tv_usec = ALARM_PERIOD_MS * 1000;
-            if (setitimer(ITIMER_REAL, &it, NULL) != 0)
-                bail_out("setitimer: %s", strerror(errno));
-            flags = wait_for_waker(p, &eintr, &bad, &others);
-            memset(&it, 0, sizeof it);
-            setitimer(ITIMER_REAL, &it, NULL);
-            exact += flags == MW_EV_READABLE;
-            /* Ticks after the first do not wake: collect nothing more. */
-        }
-        tap_watchdog(60);
-        diag("SIGALRM: %d rounds, %d waits interrupted", ALARM_ROUNDS,
-             eintr);
-        is_int(atomic_load(&handler_calls), ALARM_ROUNDS, "the SIGALRM "
-               "handler woke once per round");
-        is_int(exact, ALARM_ROUNDS, "a wake from a SIGALRM handler is "
-               "delivered every time, flags exactly MW_EV_READABLE");
-        is_int(bad, 0, "a wait with timeout -1 interrupted by SIGALRM "
-               "never returns 0");
-    }
-
-    /* A handler that does not wake: -EINTR, with or without a limit. */
-    {
-        static const int timeouts[] = { -1, 30000 };
-        mw_waker *rescue;
-
-        if (mw_waker_new(&rescue, p, TOKEN + 1) != 0)
-            bail_out("mw_waker_new failed");
-        install(SIGUSR2, on_usr2);
-        for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
-            struct pester ps;
-            struct mw_event ev[8];
-            pthread_t t;
-            int r;
-
-            ps.target = pthread_self();
-            ps.rescue = rescue;
-            atomic_init(&ps.done, 0);
-            atomic_init(&ps.rescued, 0);
-            atomic_store(&usr2_calls, 0);
-            util_thread_start(&t, pester, &ps);
-            r = mw_poll_wait(p, ev, 8, timeouts[i]);
-            atomic_store(&ps.done, 1);
-            util_thread_join(t);
-            is_errno(r, -EINTR, "a wait with timeout %d interrupted by a "
-                     "signal handler that does not wake returns -EINTR",
-                     timeouts[i]);
-            if (atomic_load(&ps.rescued))
-                diag("the wait ignored %d signals for 3 s",
-                     atomic_load(&usr2_calls));
-            util_poll_drain(p, TOKEN + 1, 4, NULL);
-        }
-        mw_waker_free(rescue);
-    }
-
-    is_int(atomic_load(&handler_failures), 0, "mw_waker_wake returns 0 in "
-           "every signal handler");
-    is_int(atomic_load(&errno_clobbered), 0, "mw_waker_wake leaves errno "
-           "as the signal handler set it");
-    {
-        struct mw_event ev[4];
-        int n = mw_poll_wait(p, ev, 4, 0);
-
-        is_int(n, 0, "no stray event is left over");
-    }
+    wake_from_usr1_handler_is_delivered(p, 0);
+    wake_from_usr1_handler_is_delivered(p, 1);
+    wake_from_sigalrm_handler_is_delivered(p);
+    handler_that_does_not_wake_gives_eintr(p);
+    wake_in_handler_succeeds_and_keeps_errno(p);
 
     mw_waker_free(sig_waker);
     mw_poll_free(p);

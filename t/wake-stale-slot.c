@@ -214,25 +214,15 @@ wake_new_and_wait(struct mw_event *ev, size_t cap)
     return mw_poll_wait(the_poll, ev, cap, 1000);
 }
 
-int
-main(void)
+/* The old waker's event is collected by the kernel wait; the old waker
+ * is freed and a new one created before the library looks.  The new one
+ * was not woken: the wait must time out with nothing. */
+static void
+freed_wakers_collected_event_is_dropped(void)
 {
     struct mw_event ev[8];
-    const char *backend = mw_backend();
     int n;
 
-    tap_watchdog(60);
-    if (!resolve_wrapped(backend))
-        plan_skip_all("cannot wrap the system call %s waits in "
-                      "(no dlsym(RTLD_NEXT) here)", backend);
-    plan(9);
-
-    if (mw_poll_new(&the_poll) != 0)
-        bail_out("mw_poll_new failed");
-
-    /* 1: the old waker's event is collected by the kernel wait; the old
-     * waker is freed and a new one created before the library looks.  The
-     * new one was not woken: the wait must time out with nothing. */
     arm_case(false);
     n = mw_poll_wait(the_poll, ev, 8, 200);
     ok(hook_runs == 1 && hook_rc == 0,
@@ -244,16 +234,28 @@ main(void)
              (unsigned)ev[0].flags);
     is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
            "nothing is left for the next wait");
+}
 
-    /* The new waker works. */
+static void
+new_waker_in_the_slot_gives_its_own_event(void)
+{
+    struct mw_event ev[8];
+    int n;
+
     n = wake_new_and_wait(ev, 8);
     ok(is_new_wakers_event(n, ev),
        "a wake of the new waker then gives its own event");
     is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
            "and only one");
+}
 
-    /* 2: the same, and the new waker is woken during the wait too: exactly
-     * one event with its token comes out, and nothing after it. */
+/* As above, and the new waker is woken during the wait too. */
+static void
+new_waker_woken_in_the_wait_gives_exactly_one_event(void)
+{
+    struct mw_event ev[8];
+    int n;
+
     arm_case(true);
     n = mw_poll_wait(the_poll, ev, 8, 1000);
     ok(hook_runs == 1 && hook_rc == 0,
@@ -263,10 +265,37 @@ main(void)
     is_int(mw_poll_wait(the_poll, ev, 8, 0), 0,
            "no second event of the new waker follows (the old one's event "
            "was not handed out in its name)");
+}
 
-    /* 3: without the hook, nothing was disturbed. */
+/* Without the hook, nothing was disturbed. */
+static void
+new_waker_keeps_working(void)
+{
+    struct mw_event ev[8];
+    int n;
+
     n = wake_new_and_wait(ev, 8);
     ok(is_new_wakers_event(n, ev), "the new waker keeps working");
+}
+
+int
+main(void)
+{
+    const char *backend = mw_backend();
+
+    tap_watchdog(60);
+    if (!resolve_wrapped(backend))
+        plan_skip_all("cannot wrap the system call %s waits in "
+                      "(no dlsym(RTLD_NEXT) here)", backend);
+    plan(9);
+
+    if (mw_poll_new(&the_poll) != 0)
+        bail_out("mw_poll_new failed");
+
+    freed_wakers_collected_event_is_dropped();
+    new_waker_in_the_slot_gives_its_own_event();
+    new_waker_woken_in_the_wait_gives_exactly_one_event();
+    new_waker_keeps_working();
 
     mw_waker_free(new_waker);
     mw_poll_free(the_poll);
