@@ -299,10 +299,115 @@ run(enum variant v, int producers, long per, mw_poll *poll, mw_waker *w,
     return res;
 }
 
+/* What the rounds of one producer count measured. */
+struct burst_samples {
+    double lib[1000], lim[1000], sys[1000], libw[1000], limw[1000];
+    double sysw[1000], sig[1000];
+    long wakes, events, lim_events, sys_wakes, sys_events, sig_events;
+};
+
+static void
+burst_rounds(const struct bench_opts *o, int np, long n_sys, mw_poll *poll,
+             mw_waker *w, struct raw_queue *raw, struct burst_samples *b)
+{
+    memset(b, 0, sizeof(*b));
+    /* Warm-up, untimed. */
+    (void)run(LIB, np, o->iterations / 10 + 1, poll, w, raw, 0);
+    for (int r = 0; r < o->rounds; r++) {
+        struct result l, m, s = { -1, -1, -1, 0, 0 };
+        struct result g = { -1, -1, -1, 0, 0 };
+
+        /* limit_signal runs before the library in odd rounds and after
+         * it in even ones, so that neither always inherits the machine's
+         * state from the other. */
+        if (raw && r % 2 == 1)
+            g = run(LIMIT_SIGNAL, np, o->iterations, poll, w, raw, 0);
+        l = run(LIB, np, o->iterations, poll, w, raw, 0);
+        /* The limit's consumer clears as often as the library's consumer
+         * collected (1 us .. 10 ms). */
+        m = run(LIMIT, np, o->iterations, poll, w, raw,
+                l.period_ns < 1000 ? 1000
+                : l.period_ns > 1e7 ? 10000000 : (long)l.period_ns);
+        if (raw && r % 2 == 0)
+            g = run(LIMIT_SIGNAL, np, o->iterations, poll, w, raw, 0);
+        if (raw)
+            s = run(SYS, np, n_sys, poll, w, raw, 0);
+        b->lib[r] = l.cpu_ns;
+        b->libw[r] = l.wall_ns;
+        b->lim[r] = m.cpu_ns;
+        b->limw[r] = m.wall_ns;
+        b->sys[r] = s.cpu_ns;
+        b->sysw[r] = s.wall_ns;
+        b->sig[r] = g.cpu_ns;
+        b->sig_events += g.events;
+        b->wakes += l.wakes;
+        b->events += l.events;
+        b->lim_events += m.events;
+        b->sys_wakes += s.wakes;
+        b->sys_events += s.events;
+    }
+}
+
+static void
+burst_report(const struct bench_opts *o, int np, long n_sys,
+             enum raw_kind kind, bool have_raw, struct burst_samples *bu)
+{
+    int n = o->rounds;
+    double p_lim = bench_paired_ratio(bu->lib, bu->lim, n);
+    double p_sys = have_raw ? bench_paired_ratio(bu->lib, bu->sys, n) : -1;
+    double p_sig = have_raw ? bench_paired_ratio(bu->lib, bu->sig, n) : -1;
+    double sig_med = have_raw ? bench_median(bu->sig, n) : -1;
+    double lib_med = bench_median(bu->lib, n);
+    double libw_med = bench_median(bu->libw, n);
+    double lim_med = bench_median(bu->lim, n);
+    double limw_med = bench_median(bu->limw, n);
+    double sys_med = have_raw ? bench_median(bu->sys, n) : -1;
+    double sysw_med = have_raw ? bench_median(bu->sysw, n) : -1;
+    char b[8][32];
+
+    bench_line("pin=none producers=%d base=limit iterations=%ld "
+               "rounds=%d lib_ns=%s base_ns=%s ratio=%s paired_ratio=%s "
+               "lib_wall_ns=%s base_wall_ns=%s wakes=%ld events=%ld "
+               "wakes_per_event=%s base_events=%ld", np, o->iterations,
+               n, bench_fmt_ns(b[0], 32, lib_med),
+               bench_fmt_ns(b[1], 32, lim_med),
+               bench_fmt_ratio(b[2], 32, lib_med, lim_med),
+               bench_fmt_ratio(b[6], 32, p_lim, 1),
+               bench_fmt_ns(b[3], 32, libw_med),
+               bench_fmt_ns(b[4], 32, limw_med), bu->wakes, bu->events,
+               bench_fmt_ratio(b[5], 32, (double)bu->wakes,
+                               (double)bu->events),
+               bu->lim_events);
+    bench_line("pin=none producers=%d base=%s iterations=%ld rounds=%d "
+               "lib_ns=%s base_ns=%s ratio=%s paired_ratio=%s "
+               "lib_wall_ns=%s base_wall_ns=%s base_wakes=%ld "
+               "base_events=%ld", np, raw_kind_name(kind), n_sys,
+               n, bench_fmt_ns(b[0], 32, lib_med),
+               bench_fmt_ns(b[1], 32, sys_med),
+               bench_fmt_ratio(b[2], 32, lib_med, sys_med),
+               bench_fmt_ratio(b[6], 32, p_sys, 1),
+               bench_fmt_ns(b[3], 32, libw_med),
+               bench_fmt_ns(b[4], 32, sysw_med), bu->sys_wakes,
+               bu->sys_events);
+    bench_line("pin=none producers=%d base=limit_signal signal=%s "
+               "iterations=%ld rounds=%d lib_ns=%s base_ns=%s ratio=%s "
+               "paired_ratio=%s wakes_per_event=%s "
+               "base_wakes_per_event=%s", np, raw_kind_name(kind),
+               o->iterations, n, bench_fmt_ns(b[0], 32, lib_med),
+               bench_fmt_ns(b[1], 32, sig_med),
+               bench_fmt_ratio(b[2], 32, lib_med, sig_med),
+               bench_fmt_ratio(b[6], 32, p_sig, 1),
+               bench_fmt_ratio(b[5], 32, (double)bu->wakes,
+                               (double)bu->events),
+               bench_fmt_ratio(b[7], 32, (double)bu->wakes,
+                               (double)bu->sig_events));
+}
+
 int
 main(int argc, char **argv)
 {
     static const int counts[] = { 1, MAX_PRODUCERS };
+    static struct burst_samples bu;
     struct bench_opts o;
     enum raw_kind kind = raw_kind_for_backend();
     struct raw_queue *raw = NULL;
@@ -325,94 +430,8 @@ main(int argc, char **argv)
         raw = raw_open(kind);
 
     for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
-        int np = counts[c];
-        double lib[1000], lim[1000], sys[1000], libw[1000], limw[1000];
-        double sysw[1000], sig[1000];
-        long wakes = 0, events = 0, lim_events = 0, sys_wakes = 0;
-        long sys_events = 0, sig_events = 0;
-        double lib_med, lim_med, sys_med, libw_med, limw_med, sysw_med;
-        double sig_med, p_lim, p_sys, p_sig;
-        char b[8][32];
-
-        /* Warm-up, untimed. */
-        (void)run(LIB, np, o.iterations / 10 + 1, poll, w, raw, 0);
-        for (int r = 0; r < o.rounds; r++) {
-            struct result l, m, s = { -1, -1, -1, 0, 0 };
-            struct result g = { -1, -1, -1, 0, 0 };
-
-            /* limit_signal runs before the library in odd rounds and
-             * after it in even ones, so that neither always inherits the
-             * machine's state from the other. */
-            if (raw && r % 2 == 1)
-                g = run(LIMIT_SIGNAL, np, o.iterations, poll, w, raw, 0);
-            l = run(LIB, np, o.iterations, poll, w, raw, 0);
-            /* The limit's consumer clears as often as the library's
-             * consumer collected (1 us .. 10 ms). */
-            m = run(LIMIT, np, o.iterations, poll, w, raw,
-                    l.period_ns < 1000 ? 1000
-                    : l.period_ns > 1e7 ? 10000000 : (long)l.period_ns);
-            if (raw && r % 2 == 0)
-                g = run(LIMIT_SIGNAL, np, o.iterations, poll, w, raw, 0);
-            if (raw)
-                s = run(SYS, np, n_sys, poll, w, raw, 0);
-            lib[r] = l.cpu_ns;
-            libw[r] = l.wall_ns;
-            lim[r] = m.cpu_ns;
-            limw[r] = m.wall_ns;
-            sys[r] = s.cpu_ns;
-            sysw[r] = s.wall_ns;
-            sig[r] = g.cpu_ns;
-            sig_events += g.events;
-            wakes += l.wakes;
-            events += l.events;
-            lim_events += m.events;
-            sys_wakes += s.wakes;
-            sys_events += s.events;
-        }
-        p_lim = bench_paired_ratio(lib, lim, o.rounds);
-        p_sys = raw ? bench_paired_ratio(lib, sys, o.rounds) : -1;
-        p_sig = raw ? bench_paired_ratio(lib, sig, o.rounds) : -1;
-        sig_med = raw ? bench_median(sig, o.rounds) : -1;
-        lib_med = bench_median(lib, o.rounds);
-        libw_med = bench_median(libw, o.rounds);
-        lim_med = bench_median(lim, o.rounds);
-        limw_med = bench_median(limw, o.rounds);
-        sys_med = raw ? bench_median(sys, o.rounds) : -1;
-        sysw_med = raw ? bench_median(sysw, o.rounds) : -1;
-
-        bench_line("pin=none producers=%d base=limit iterations=%ld "
-                   "rounds=%d lib_ns=%s base_ns=%s ratio=%s paired_ratio=%s "
-                   "lib_wall_ns=%s base_wall_ns=%s wakes=%ld events=%ld "
-                   "wakes_per_event=%s base_events=%ld", np, o.iterations,
-                   o.rounds, bench_fmt_ns(b[0], 32, lib_med),
-                   bench_fmt_ns(b[1], 32, lim_med),
-                   bench_fmt_ratio(b[2], 32, lib_med, lim_med),
-                   bench_fmt_ratio(b[6], 32, p_lim, 1),
-                   bench_fmt_ns(b[3], 32, libw_med),
-                   bench_fmt_ns(b[4], 32, limw_med), wakes, events,
-                   bench_fmt_ratio(b[5], 32, (double)wakes, (double)events),
-                   lim_events);
-        bench_line("pin=none producers=%d base=%s iterations=%ld rounds=%d "
-                   "lib_ns=%s base_ns=%s ratio=%s paired_ratio=%s "
-                   "lib_wall_ns=%s base_wall_ns=%s base_wakes=%ld "
-                   "base_events=%ld", np, raw_kind_name(kind), n_sys,
-                   o.rounds, bench_fmt_ns(b[0], 32, lib_med),
-                   bench_fmt_ns(b[1], 32, sys_med),
-                   bench_fmt_ratio(b[2], 32, lib_med, sys_med),
-                   bench_fmt_ratio(b[6], 32, p_sys, 1),
-                   bench_fmt_ns(b[3], 32, libw_med),
-                   bench_fmt_ns(b[4], 32, sysw_med), sys_wakes, sys_events);
-        bench_line("pin=none producers=%d base=limit_signal signal=%s "
-                   "iterations=%ld rounds=%d lib_ns=%s base_ns=%s ratio=%s "
-                   "paired_ratio=%s wakes_per_event=%s "
-                   "base_wakes_per_event=%s", np, raw_kind_name(kind),
-                   o.iterations, o.rounds, bench_fmt_ns(b[0], 32, lib_med),
-                   bench_fmt_ns(b[1], 32, sig_med),
-                   bench_fmt_ratio(b[2], 32, lib_med, sig_med),
-                   bench_fmt_ratio(b[6], 32, p_sig, 1),
-                   bench_fmt_ratio(b[5], 32, (double)wakes, (double)events),
-                   bench_fmt_ratio(b[7], 32, (double)wakes,
-                                   (double)sig_events));
+        burst_rounds(&o, counts[c], n_sys, poll, w, raw, &bu);
+        burst_report(&o, counts[c], n_sys, kind, raw != NULL, &bu);
     }
     raw_close(raw);
     mw_waker_free(w);

@@ -313,27 +313,112 @@ report(const struct bench_opts *o, const char *base, long iterations,
                bench_fmt_ratio(b4, sizeof(b4), paired, 1));
 }
 
+/* The timed rounds.  Each round is SLICES short slices, and each slice
+ * runs every variant in turn (rotating which goes first): a burst of load
+ * from elsewhere on the machine then falls on all of them alike, rather
+ * than on whichever had that round's 25 ms to itself. */
+struct samples {
+    double lib[1000], lim[1000], limc[1000], sys[1000];
+};
+
+static void
+run_rounds(const struct bench_opts *o, mw_waker *w, struct raw_queue *q,
+           enum raw_kind kind, long n_sys, struct samples *sm)
+{
+    long chunk = o->iterations / SLICES > 0 ? o->iterations / SLICES : 1;
+    long chunk_sys = n_sys / SLICES > 0 ? n_sys / SLICES : 1;
+
+    for (int r = 0; r < o->rounds; r++) {
+        sm->lib[r] = sm->lim[r] = sm->limc[r] = sm->sys[r] = 0;
+        for (int sl = 0; sl < SLICES; sl++) {
+            for (int k = 0; k < 4; k++) {
+                switch ((sl + k) % 4) {
+                case 0:
+                    sm->lib[r] += time_lib(w, chunk) / SLICES;
+                    break;
+                case 1:
+                    sm->lim[r] += time_limit(chunk) / SLICES;
+                    break;
+                case 2:
+                    sm->limc[r] += time_limit_call(chunk) / SLICES;
+                    break;
+                default:
+                    sm->sys[r] += q ? time_sys(q, kind, chunk_sys) / SLICES
+                                    : 0;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/* Every wake since the first merged into its event, so the poll holds
+ * exactly one, the kernel object was signalled once, and (where seccomp
+ * can tell) no wake made a system call. */
+static void
+check_no_syscall(const struct bench_opts *o, mw_poll *p, mw_waker *w,
+                 long timed_wakes, long long count0, long long count1)
+{
+    const char *seccomp = "n/a", *control = "n/a", *e;
+    struct mw_event ev[8];
+    int first, second;
+    char b1[32];
+    bool pass;
+
+#ifdef HAVE_SECCOMP_CHECK
+    /* Under valgrind or where seccomp is off limits: MW_BENCH_SECCOMP=0. */
+    if (!((e = getenv("MW_BENCH_SECCOMP")) && strcmp(e, "0") == 0)) {
+        control = seccomp_child(w, 0, true);
+        seccomp = seccomp_child(w, o->iterations, false);
+    }
+#else
+    (void)e;
+    (void)o;
+    (void)w;
+#endif
+
+    do
+        first = mw_poll_wait(p, ev, 8, 0);
+    while (first == -EINTR);
+    do
+        second = mw_poll_wait(p, ev + 1, 7, 0);
+    while (second == -EINTR);
+
+    pass = first == 1 && ev[0].token == TOKEN
+           && ev[0].flags == MW_EV_READABLE && second == 0
+           && (count0 < 0 || count0 == count1)
+           && strcmp(seccomp, "killed") != 0 && strcmp(seccomp, "failed") != 0
+           && strcmp(control, "ok") != 0 && strcmp(control, "failed") != 0;
+    if (count0 < 0)
+        snprintf(b1, sizeof(b1), "n/a");
+    else
+        snprintf(b1, sizeof(b1), "%lld", count1 - count0);
+    bench_line("check=no-syscall wakes=%ld kernel_signals=%s seccomp=%s "
+               "seccomp_control=%s events=%d then=%d result=%s",
+               timed_wakes, b1, seccomp, control, first, second,
+               pass ? "ok" : "FAIL");
+    if (!pass)
+        bench_fail("a wake on a pending waker made a system call or an "
+                   "event was lost or duplicated");
+}
+
 int
 main(int argc, char **argv)
 {
     static unsigned char before[MAX_FDS], after[MAX_FDS];
+    static struct samples sm;
     struct bench_opts o;
     enum raw_kind kind = raw_kind_for_backend();
     struct raw_queue *q = NULL;
-    double lib[1000], lim[1000], limc[1000], sys[1000];
     char b1[32], b2[32], b3[32];
     int wfds[8], nwfds = 0;
     long long count0, count1;
-    const char *seccomp = "n/a", *control = "n/a", *e;
-    long timed_wakes, n_sys, chunk, chunk_sys;
-    struct mw_event ev[8];
-    int first, second;
+    long timed_wakes, n_sys, chunk;
     double lib_med, lim_med, limc_med, sys_med, p_lim, p_limc, p_sys;
     const char *why;
     int cpu_a, cpu_b, rc;
     mw_poll *p;
     mw_waker *w;
-    bool pass;
 
     bench_init("pending", argc, argv, &o, DEFAULT_ITERATIONS, PIN_NONE,
                "pending wakes (and limit steps) per round, default "
@@ -366,43 +451,18 @@ main(int argc, char **argv)
     time_lib(w, o.iterations / 10 + 1);         /* warm-up, untimed */
     time_limit(o.iterations / 10 + 1);
     time_limit_call(o.iterations / 10 + 1);
-    /* Each round is SLICES short slices, and each slice runs every
-     * variant in turn (rotating which goes first): a burst of load from
-     * elsewhere on the machine then falls on all of them alike, rather
-     * than on whichever had that round's 25 ms to itself. */
+    run_rounds(&o, w, q, kind, n_sys, &sm);
     chunk = o.iterations / SLICES > 0 ? o.iterations / SLICES : 1;
-    chunk_sys = n_sys / SLICES > 0 ? n_sys / SLICES : 1;
-    for (int r = 0; r < o.rounds; r++) {
-        lib[r] = lim[r] = limc[r] = sys[r] = 0;
-        for (int sl = 0; sl < SLICES; sl++) {
-            for (int k = 0; k < 4; k++) {
-                switch ((sl + k) % 4) {
-                case 0:
-                    lib[r] += time_lib(w, chunk) / SLICES;
-                    break;
-                case 1:
-                    lim[r] += time_limit(chunk) / SLICES;
-                    break;
-                case 2:
-                    limc[r] += time_limit_call(chunk) / SLICES;
-                    break;
-                default:
-                    sys[r] += q ? time_sys(q, kind, chunk_sys) / SLICES : 0;
-                    break;
-                }
-            }
-        }
-    }
     timed_wakes = (long)o.rounds * SLICES * chunk + o.iterations / 10 + 1;
     count1 = waker_kernel_count(wfds, nwfds);
 
-    p_lim = bench_paired_ratio(lib, lim, o.rounds);
-    p_limc = bench_paired_ratio(lib, limc, o.rounds);
-    p_sys = q ? bench_paired_ratio(lib, sys, o.rounds) : -1;
-    lib_med = bench_median(lib, o.rounds);
-    lim_med = bench_median(lim, o.rounds);
-    limc_med = bench_median(limc, o.rounds);
-    sys_med = q ? bench_median(sys, o.rounds) : -1;
+    p_lim = bench_paired_ratio(sm.lib, sm.lim, o.rounds);
+    p_limc = bench_paired_ratio(sm.lib, sm.limc, o.rounds);
+    p_sys = q ? bench_paired_ratio(sm.lib, sm.sys, o.rounds) : -1;
+    lib_med = bench_median(sm.lib, o.rounds);
+    lim_med = bench_median(sm.lim, o.rounds);
+    limc_med = bench_median(sm.limc, o.rounds);
+    sys_med = q ? bench_median(sm.sys, o.rounds) : -1;
     report(&o, "limit", o.iterations, lib_med, lim_med, p_lim);
     report(&o, sys_name(kind), n_sys, lib_med, sys_med, p_sys);
     report(&o, "limit_call", o.iterations, lib_med, limc_med, p_limc);
@@ -412,40 +472,7 @@ main(int argc, char **argv)
                bench_fmt_ns(b2, sizeof(b2), sys_med),
                bench_fmt_ratio(b3, sizeof(b3), lim_med, sys_med));
 
-#ifdef HAVE_SECCOMP_CHECK
-    /* Under valgrind or where seccomp is off limits: MW_BENCH_SECCOMP=0. */
-    if (!((e = getenv("MW_BENCH_SECCOMP")) && strcmp(e, "0") == 0)) {
-        control = seccomp_child(w, 0, true);
-        seccomp = seccomp_child(w, o.iterations, false);
-    }
-#else
-    (void)e;
-#endif
-
-    /* Every wake since the first merged into its event: exactly one. */
-    do
-        first = mw_poll_wait(p, ev, 8, 0);
-    while (first == -EINTR);
-    do
-        second = mw_poll_wait(p, ev + 1, 7, 0);
-    while (second == -EINTR);
-
-    pass = first == 1 && ev[0].token == TOKEN
-           && ev[0].flags == MW_EV_READABLE && second == 0
-           && (count0 < 0 || count0 == count1)
-           && strcmp(seccomp, "killed") != 0 && strcmp(seccomp, "failed") != 0
-           && strcmp(control, "ok") != 0 && strcmp(control, "failed") != 0;
-    if (count0 < 0)
-        snprintf(b1, sizeof(b1), "n/a");
-    else
-        snprintf(b1, sizeof(b1), "%lld", count1 - count0);
-    bench_line("check=no-syscall wakes=%ld kernel_signals=%s seccomp=%s "
-               "seccomp_control=%s events=%d then=%d result=%s",
-               timed_wakes, b1, seccomp, control, first, second,
-               pass ? "ok" : "FAIL");
-    if (!pass)
-        bench_fail("a wake on a pending waker made a system call or an "
-                   "event was lost or duplicated");
+    check_no_syscall(&o, p, w, timed_wakes, count0, count1);
     raw_close(q);
     mw_waker_free(w);
     mw_poll_free(p);
