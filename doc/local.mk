@@ -17,19 +17,19 @@ doc_examples_cross_thread_wake_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 # Installed into man3 under their base names, so that the stubs'
 # `.so man3/<page>.3` resolves against the installed tree.
 dist_man3_MANS += \
-	doc/miowake.3 \
-	doc/mw_backend.3 \
-	doc/mw_poll_deregister.3 \
-	doc/mw_poll_fd.3 \
-	doc/mw_poll_free.3 \
-	doc/mw_poll_new.3 \
-	doc/mw_poll_register.3 \
-	doc/mw_poll_reregister.3 \
-	doc/mw_poll_wait.3 \
-	doc/mw_version.3 \
-	doc/mw_waker_free.3 \
-	doc/mw_waker_new.3 \
-	doc/mw_waker_wake.3
+	doc/man3/miowake.3 \
+	doc/man3/mw_backend.3 \
+	doc/man3/mw_poll_deregister.3 \
+	doc/man3/mw_poll_fd.3 \
+	doc/man3/mw_poll_free.3 \
+	doc/man3/mw_poll_new.3 \
+	doc/man3/mw_poll_register.3 \
+	doc/man3/mw_poll_reregister.3 \
+	doc/man3/mw_poll_wait.3 \
+	doc/man3/mw_version.3 \
+	doc/man3/mw_waker_free.3 \
+	doc/man3/mw_waker_new.3 \
+	doc/man3/mw_waker_wake.3
 
 # ---- maintainer notes -----------------------------------------------------
 EXTRA_DIST += doc/RELEASING
