@@ -13,6 +13,42 @@ noinst_PROGRAMS += doc/examples/cross-thread-wake
 doc_examples_cross_thread_wake_SOURCES = doc/examples/cross-thread-wake.c
 doc_examples_cross_thread_wake_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 
+# ---- nesting a poll in another event loop ----------------------------------
+# One example per outer loop: GLib, libuv, libevent.  Each is a check
+# program, built by `make check` only when configure found its library
+# (HAVE_GLIB, HAVE_LIBUV, HAVE_LIBEVENT), so a missing library never
+# breaks `make`.  t/nest.sh runs the ones built and skips the others with
+# configure's reason (MW_*_WHY).  Their sources are distributed whether
+# built or not, and installed for readers in $(docdir)/examples.
+MW_NEST_SRCS = doc/examples/nest-glib.c doc/examples/nest-libuv.c \
+	doc/examples/nest-libevent.c
+examplesdir = $(docdir)/examples
+dist_examples_DATA = $(MW_NEST_SRCS)
+MW_NEST_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
+if HAVE_GLIB
+check_PROGRAMS += doc/examples/nest-glib
+endif
+if HAVE_LIBUV
+check_PROGRAMS += doc/examples/nest-libuv
+endif
+if HAVE_LIBEVENT
+check_PROGRAMS += doc/examples/nest-libevent
+endif
+doc_examples_nest_glib_SOURCES = doc/examples/nest-glib.c
+doc_examples_nest_glib_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+doc_examples_nest_glib_LDADD = $(MW_NEST_LDADD) $(GLIB_LIBS)
+doc_examples_nest_libuv_SOURCES = doc/examples/nest-libuv.c
+doc_examples_nest_libuv_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
+doc_examples_nest_libuv_LDADD = $(MW_NEST_LDADD) $(LIBUV_LIBS)
+doc_examples_nest_libevent_SOURCES = doc/examples/nest-libevent.c
+doc_examples_nest_libevent_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+doc_examples_nest_libevent_LDADD = $(MW_NEST_LDADD) $(LIBEVENT_LIBS)
+# t/nest.sh (t/local.mk) learns from these which examples were built.
+AM_TESTS_ENVIRONMENT += \
+	MW_GLIB_WHY='$(MW_GLIB_WHY)'; MW_LIBUV_WHY='$(MW_LIBUV_WHY)'; \
+	MW_LIBEVENT_WHY='$(MW_LIBEVENT_WHY)'; \
+	export MW_GLIB_WHY MW_LIBUV_WHY MW_LIBEVENT_WHY;
+
 # ---- man pages ------------------------------------------------------------
 # Installed into man3 under their base names, so that the stubs'
 # `.so man3/<page>.3` resolves against the installed tree.

@@ -79,6 +79,7 @@ MW_TESTS_SH = \
 	t/example.sh \
 	t/exports.sh \
 	t/man-lint.sh \
+	t/nest.sh \
 	t/pkg-config.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
