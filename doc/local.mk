@@ -23,7 +23,7 @@ doc_examples_cross_thread_wake_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 MW_NEST_SRCS = doc/examples/nest-glib.c doc/examples/nest-libuv.c \
 	doc/examples/nest-libevent.c
 examplesdir = $(docdir)/examples
-dist_examples_DATA = $(MW_NEST_SRCS)
+dist_examples_DATA = $(MW_NEST_SRCS) doc/examples/cross-thread-wake.c
 MW_NEST_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 if HAVE_GLIB
 check_PROGRAMS += doc/examples/nest-glib
@@ -66,6 +66,11 @@ dist_man3_MANS += \
 	doc/man3/mw_waker_free.3 \
 	doc/man3/mw_waker_new.3 \
 	doc/man3/mw_waker_wake.3
+
+# ---- what users read, installed in $(docdir) --------------------------------
+# README.md and NEWS beside the examples (above), so that an installed
+# library carries its own instructions and release notes.
+dist_doc_DATA = README.md NEWS
 
 # ---- maintainer notes -----------------------------------------------------
 EXTRA_DIST += doc/RELEASING
