@@ -50,3 +50,37 @@ cmake/miowakeConfig.cmake: $(srcdir)/cmake/miowakeConfig.cmake.in \
 	  -e 's|[@]MW_BACKEND_NAME[@]|$(MW_BACKEND_NAME)|g' \
 	  -e 's|[@]KQUEUE_LIBS[@]|$(KQUEUE_LIBS)|g' \
 	  $(srcdir)/cmake/miowakeConfig.cmake.in >$@.tmp && mv $@.tmp $@
+
+# ---- make installcheck ------------------------------------------------------
+
+# t/installcheck.sh gets the installed tree's directories (DESTDIR too:
+# a staged tree is checked where it is), the tools configure found, and
+# the build's facts to compare with what each consumer prints.  It builds
+# in t/installcheck.d, which it removes when every way passed.
+EXTRA_DIST += t/installcheck.sh \
+	t/consumer/consumer.c \
+	t/consumer/consumer.cpp \
+	t/consumer/CMakeLists.txt \
+	t/consumer/meson.build \
+	t/consumer/meson_options.txt
+
+installcheck-local:
+	@DESTDIR='$(DESTDIR)' prefix='$(prefix)' libdir='$(libdir)' \
+	includedir='$(includedir)' pkgconfigdir='$(pkgconfigdir)' \
+	miowakecmakedir='$(miowakecmakedir)' \
+	consumer_srcdir='$(abs_top_srcdir)/t/consumer' \
+	work='$(abs_top_builddir)/t/installcheck.d' \
+	la='$(abs_top_builddir)/lib/libmiowake.la' \
+	CC='$(CC)' CXX='$(MW_CXX)' PKG_CONFIG='$(PKG_CONFIG)' \
+	MW_CFLAGS='$(MW_CFLAGS)' MW_SANITIZE_FLAGS='$(MW_SANITIZE_FLAGS)' \
+	PTHREAD_LIBS='$(PTHREAD_LIBS)' KQUEUE_LIBS='$(KQUEUE_LIBS)' \
+	PACKAGE_VERSION='$(PACKAGE_VERSION)' \
+	MW_VERSION_MAJOR='$(MW_VERSION_MAJOR)' \
+	MW_VERSION_MINOR='$(MW_VERSION_MINOR)' \
+	MW_BACKEND_NAME='$(MW_BACKEND_NAME)' \
+	$(SHELL) $(srcdir)/t/installcheck.sh
+
+clean-local: installcheck-clean
+installcheck-clean:
+	-rm -rf t/installcheck.d
+.PHONY: installcheck-clean
