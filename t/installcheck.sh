@@ -36,11 +36,11 @@ done
 
 # What libtool built: a shared library (dlname), or only a static one.
 dlname=; library_names=; old_library=
+# shellcheck disable=SC1090
 . "$la"
 if [ -n "$dlname" ]; then
     linkage=shared
-    set x $library_names
-    library=$2
+    library=${library_names%% *}
 else
     linkage=static
     library=$old_library
@@ -115,6 +115,7 @@ way_pkg_config() {
     d=$($PKG_CONFIG --variable=pcfiledir miowake) || return 1
     same_file "$d/miowake.pc" "$DESTDIR$pkgconfigdir/miowake.pc" \
         "pkg-config's miowake.pc" || return 1
+    # shellcheck disable=SC2086
     flags=$($PKG_CONFIG $pc_static --cflags --libs miowake) || return 1
     echo "$CC $cflags consumer.c $flags"
     # shellcheck disable=SC2086
@@ -234,7 +235,7 @@ for w in pkg-config:way_pkg_config \
          "c++17:way_cxx"; do
     name=${w%%:*} fn=${w#*:}
     log=$work/$(echo "$name" | tr ' +' '-p').log
-    skip= note=
+    skip='' note=''
     $fn >"$log" 2>&1
     rc=$?
     label=$(printf '%-25s' "$name")
