@@ -71,7 +71,10 @@ struct mw_poll {
     pid_t pid;                  /* of the process that made it (fork) */
     /* A thread is inside mw_poll_wait(): a second one gets -EBUSY rather
      * than a share of the events, which it could not tell from its own. */
-    atomic_bool waiting;
+    /* An int, not a bool: a one-byte exchange is a libatomic call on
+     * some architectures (riscv64 with GCC 12), and the wait must not
+     * pull in a library for it. */
+    atomic_int waiting;
     /*
      * Guards the tables below.  Registration calls hold it across their
      * kernel call so the table and the kernel's set change together; the

@@ -77,7 +77,7 @@ mw_poll_new(mw_poll **out)
     poll = calloc(1, sizeof(*poll));
     if (!poll)
         return keep_errno(saved, -ENOMEM);
-    atomic_init(&poll->waiting, false);
+    atomic_init(&poll->waiting, 0);
     rc = pthread_mutex_init(&poll->lock, NULL);
     if (rc != 0) {
         free(poll);
@@ -297,7 +297,7 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
         return -EINVAL;
     /* Acquire pairs with the release at the end of the last wait, so
      * that this wait sees the backend's state as that one left it. */
-    if (atomic_exchange_explicit(&poll->waiting, true, memory_order_acquire))
+    if (atomic_exchange_explicit(&poll->waiting, 1, memory_order_acquire))
         return -EBUSY;
     if (capacity > INT_MAX)
         capacity = INT_MAX;
@@ -327,7 +327,7 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
                 break;
         }
     }
-    atomic_store_explicit(&poll->waiting, false, memory_order_release);
+    atomic_store_explicit(&poll->waiting, 0, memory_order_release);
     return keep_errno(saved, n);
 }
 

@@ -53,8 +53,8 @@ enum ctl_call { CTL_EPOLL, CTL_FCNTL };
 static enum ctl_call blocked_call;
 
 static _Thread_local bool is_registering_thread;
-static atomic_bool armed;
-static atomic_bool inside;
+static atomic_int armed;
+static atomic_int inside;
 static int release_pipe[2];
 
 static void

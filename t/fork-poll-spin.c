@@ -51,7 +51,7 @@
 enum wait_call { WAIT_POLL, WAIT_EPOLL, WAIT_KEVENT };
 static enum wait_call counted_call;
 static atomic_int wait_calls;
-static atomic_bool entered;
+static atomic_int entered;
 
 static void
 before_kernel_wait(enum wait_call call)

@@ -316,7 +316,7 @@ waker_on_a_stale_number_delivers_every_wake(enum action act, bool keep_file)
 
 static mw_poll *race_poll;
 static pthread_barrier_t race_barrier;
-static atomic_bool race_stop;
+static atomic_int race_stop;
 static atomic_int race_closed_round, race_creating_round, race_number;
 static atomic_int race_enoent, race_bad_dereg, race_bad_reg;
 static atomic_int race_last_bad;

@@ -142,6 +142,13 @@ socket_error_is_left_for_the_program(int s, bool error_consumed)
     }
     if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
         bail_out("getsockopt(SO_ERROR): %s", strerror(errno));
+    /* Where ECONNREFUSED is not x86's 111 (MIPS: 146), qemu-user hands
+     * the host kernel's value through untranslated. */
+    if (ECONNREFUSED != 111 && soerr == 111) {
+        skip(1, "SO_ERROR is 111, the x86 kernel's ECONNREFUSED: qemu-user "
+                "does not translate it for this architecture");
+        return;
+    }
     is_errno(-soerr, -ECONNREFUSED,
              "getsockopt(SO_ERROR) then gives ECONNREFUSED");
 }

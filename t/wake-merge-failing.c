@@ -54,8 +54,8 @@ static mw_waker *the_waker;
 static int target_fd = -1;              /* the waker's writable descriptor */
 static bool fake_kevent_failure;        /* kqueue+user */
 static _Thread_local bool is_first_waker;
-static atomic_bool armed;
-static atomic_bool b_started, b_done;
+static atomic_int armed;
+static atomic_int b_started, b_done;
 static atomic_int b_rc;
 static bool b_returned_inside;
 static pthread_t b_thread;
