@@ -291,12 +291,15 @@ end_wait:
         printf("MSC: C collects an event\n");
 #ifdef CLEAR_BEFORE_CONSUME
         STORE(CONS, FLAG, 0);           /* (c) too early */
+        printf("MSC: C (c) clears the flag\n");
         KCONSUME();                     /* (b) */
+        printf("MSC: C (b) consumes the kernel object\n");
 #else
         KCONSUME();                     /* (b) */
+        printf("MSC: C (b) consumes the kernel object\n");
         STORE(CONS, FLAG, 0);           /* (c) */
+        printf("MSC: C (c) clears the flag\n");
 #endif
-        printf("MSC: C (b) consumes, (c) clears the flag\n");
 #ifndef NO_CONSUMER_FENCE
         FENCE(CONS);                    /* (d) */
 #endif
