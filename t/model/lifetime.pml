@@ -59,6 +59,7 @@ inline WAKE(w)
         if
         :: old -> skip                          /* merged */
         :: else -> atomic { kready[w] = 1 }     /* mw__waker_signal */
+            printf("MSC: %d wakes waker %d: signals\n", _pid, w)
         fi;
         old = 0
     fi
@@ -84,6 +85,7 @@ active proctype owner()
     slot_waker = NONE;
     UNLOCK();
     atomic { kreg[0] = 0; kready[0] = 0; freed[0] = 1 }  /* close, free */
+    printf("MSC: owner frees waker 0 (detach, close)\n");
     /* mw_waker_new(1): attach() takes slot 0 with the next generation */
     LOCK();
     g = (slot_gen + 1) % GEN_MOD;
@@ -92,6 +94,7 @@ active proctype owner()
     slot_gen = g;
     slot_waker = 1;
     UNLOCK();
+    printf("MSC: owner makes waker 1: slot 0, generation %d\n", g);
     g = 0;
     WAKE(1);
     woke1 = 1
@@ -108,10 +111,12 @@ end_wait:
     :: atomic {
            kready[0] && kreg[0] -> kready[0] = 0; evgen = kgen[0]; evobj = 0
        }
+       printf("MSC: wait fetches waker 0's event, generation %d\n", evgen);
        goto deliver
     :: atomic {
            kready[1] && kreg[1] -> kready[1] = 0; evgen = kgen[1]; evobj = 1
        }
+       printf("MSC: wait fetches waker 1's event, generation %d\n", evgen);
 deliver:
        LOCK();
        /* waker_of(): the slot's waker if the cookie's generation is the
@@ -123,12 +128,16 @@ deliver:
        :: slot_waker != NONE && slot_gen == evgen ->
 #endif
            w = slot_waker;
+           printf("MSC: deliver: event of waker %d (generation %d) handed out as waker %d's\n",
+                  evobj, evgen, w);
            /* no event under a freed waker's token, nor another's */
            assert(!freed[evobj] && w == evobj);
            /* (b) nothing to consume for an eventfd, (c) clear, (d) */
            pending[w] = 0;
            handed[w]++
-       :: else -> skip                  /* stale: dropped */
+       :: else ->                       /* stale: dropped */
+           printf("MSC: deliver drops waker %d's event (generation %d, slot's %d)\n",
+                  evobj, evgen, slot_gen)
        fi;
        UNLOCK();
        evgen = 0; evobj = 0; w = 0
