@@ -17,7 +17,7 @@
 # met, and skips (status 0) when spin or MODEL_CC is missing.
 
 MODEL_PML = t/model/waker.pml t/model/lifetime.pml
-EXTRA_DIST += $(MODEL_PML)
+EXTRA_DIST += $(MODEL_PML) doc/MODEL.md
 
 MODEL_SPIN = spin
 MODEL_CC = cc
