@@ -17,9 +17,7 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,13 +30,7 @@
 
 #include "tap.h"
 #include "util.h"
-
-#if defined(__linux__) && defined(__has_include)
-# if __has_include(<sys/epoll.h>)
-#  include <sys/epoll.h>
-#  define HAVE_EPOLL_WRAPPER 1
-# endif
-#endif
+#include "wrap.h"
 
 #define T_CHILD_FREES ((mw_token)0xC1)
 #define T_END ((mw_token)0xE0D)
@@ -48,13 +40,12 @@
 
 /* ---- counting the backend's wait calls ---- */
 
-enum wait_call { WAIT_POLL, WAIT_EPOLL, WAIT_KEVENT };
-static enum wait_call counted_call;
+static enum wrap_call counted_call;
 static atomic_int wait_calls;
 static atomic_int entered;
 
 static void
-before_kernel_wait(enum wait_call call)
+before_kernel_wait(enum wrap_call call)
 {
     if (call == counted_call) {
         atomic_fetch_add(&wait_calls, 1);
@@ -62,101 +53,15 @@ before_kernel_wait(enum wait_call call)
     }
 }
 
-static void *
-next_symbol(const char *name)
-{
-#ifdef RTLD_NEXT
-    return dlsym(RTLD_NEXT, name);
-#else
-    (void)name;
-    return NULL;
-#endif
-}
-
-typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
-static poll_fn real_poll;
-
-int
-poll(struct pollfd *fds, nfds_t nfds, int timeout)
-{
-    if (!real_poll) {
-        errno = ENOSYS;
-        return -1;
-    }
-    before_kernel_wait(WAIT_POLL);
-    return real_poll(fds, nfds, timeout);
-}
-
-#ifdef HAVE_EPOLL_WRAPPER
-typedef int (*epoll_wait_fn)(int, struct epoll_event *, int, int);
-static epoll_wait_fn real_epoll_wait;
-
-int
-epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
-{
-    if (!real_epoll_wait) {
-        errno = ENOSYS;
-        return -1;
-    }
-    before_kernel_wait(WAIT_EPOLL);
-    return real_epoll_wait(epfd, events, maxevents, timeout);
-}
-#endif
-
-/* Declared without <sys/event.h> (not on this program's include path in
- * a libkqueue build): the wrapper only forwards. */
-struct kevent;
-struct timespec;
-int kevent(int kq, const struct kevent *changes, int nchanges,
-           struct kevent *events, int nevents, const struct timespec *timeout);
-typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
-                         int, const struct timespec *);
-static kevent_fn real_kevent;
-
-int
-kevent(int kq, const struct kevent *changes, int nchanges,
-       struct kevent *events, int nevents, const struct timespec *timeout)
-{
-    if (!real_kevent) {
-        errno = ENOSYS;
-        return -1;
-    }
-    if (nevents > 0)
-        before_kernel_wait(WAIT_KEVENT);
-    return real_kevent(kq, changes, nchanges, events, nevents, timeout);
-}
-
+/* Count the calls the backend waits in (t/wrap.h); false if that call
+ * cannot be wrapped (a static build has no dlsym(RTLD_NEXT)). */
 static bool
 resolve_wrapped(const char *backend)
 {
-    void *sym;
-
-    sym = next_symbol("poll");
-    if (sym)
-        memcpy(&real_poll, &sym, sizeof(real_poll));
-#ifdef HAVE_EPOLL_WRAPPER
-    sym = next_symbol("epoll_wait");
-    if (sym)
-        memcpy(&real_epoll_wait, &sym, sizeof(real_epoll_wait));
-#endif
-    sym = next_symbol("kevent");
-    if (sym)
-        memcpy(&real_kevent, &sym, sizeof(real_kevent));
-
-    if (strncmp(backend, "epoll+", 6) == 0) {
-        counted_call = WAIT_EPOLL;
-#ifdef HAVE_EPOLL_WRAPPER
-        return real_epoll_wait != NULL;
-#else
-        return false;
-#endif
-    }
-    if (strncmp(backend, "kqueue+", 7) == 0) {
-        counted_call = WAIT_KEVENT;
-        return real_kevent != NULL;
-    }
-    counted_call = WAIT_POLL;
-    return real_poll != NULL;
+    wrap_init();
+    counted_call = wrap_wait_call_for_backend(backend);
+    wrap_before_wait_hook = before_kernel_wait;
+    return wrap_forwards(counted_call);
 }
 
 /* ---- the parent's waiting thread ---- */
@@ -228,8 +133,7 @@ blocked_wait_does_not_spin_after_the_childs_free(mw_waker *w_end,
     ok(calls <= HANDFUL, "the parent's wait, blocked across the fork and "
        "the child's free and then left 300 ms with nothing to report, made "
        "a handful of %s calls, not one after another (made %d)",
-       counted_call == WAIT_POLL ? "poll"
-       : counted_call == WAIT_EPOLL ? "epoll_wait" : "kevent", calls);
+       wrap_call_name(counted_call), calls);
 }
 
 static void

@@ -43,6 +43,12 @@ LDADD = t/libtap.a lib/libmiowake.la $(PTHREAD_LIBS) $(DLOPEN_LIBS)
 # count or fail allocations: it replaces malloc for the whole process.
 MW_ALLOC_HOOK = t/alloc-hook.c t/alloc-hook.h
 
+# The wrappers of the backends' system calls (t/wrap.h), a source of the
+# tests that act inside a library call.  Not in t/libtap.a: a member that
+# defines poll or epoll_ctl would replace them for any test that happened
+# to link that member.
+MW_WRAP = t/wrap.c t/wrap.h
+
 # One program per promise of the man pages, named after it.
 MW_TESTS_C = \
 	t/wake-same-thread \
@@ -83,6 +89,9 @@ MW_TESTS_SH = \
 	t/pkg-config.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
+t_wake_stale_slot_SOURCES = t/wake-stale-slot.c $(MW_WRAP)
+t_wait_zero_stale_SOURCES = t/wait-zero-stale.c $(MW_WRAP)
+t_fork_poll_spin_SOURCES = t/fork-poll-spin.c $(MW_WRAP)
 # t/register-fail-unchanged wraps the call the backend changes its set
 # with (epoll_ctl, kevent); a kqueue emulated by libkqueue has its
 # <sys/event.h> off the usual path.

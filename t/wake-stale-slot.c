@@ -15,23 +15,13 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
-#include <string.h>
 
 #include <miowake.h>
 
 #include "tap.h"
 #include "util.h"
-
-#if defined(__linux__) && defined(__has_include)
-# if __has_include(<sys/epoll.h>)
-#  include <sys/epoll.h>
-#  define HAVE_EPOLL_WRAPPER 1
-# endif
-#endif
+#include "wrap.h"
 
 #define T_OLD 0x01D
 #define T_NEW 0x2E7
@@ -41,8 +31,7 @@
 /* The wrapper that runs the hook: the one of the call the backend waits
  * in, not one the call makes (libkqueue's kevent() waits in epoll_wait(),
  * and a hook there would run inside the emulation). */
-enum wait_call { WAIT_POLL, WAIT_EPOLL, WAIT_KEVENT };
-static enum wait_call hook_call;
+static enum wrap_call hook_call;
 
 static mw_poll *the_poll;
 static mw_waker *old_waker, *new_waker;
@@ -52,10 +41,8 @@ static int hook_runs;
 static int hook_rc;
 
 static void
-after_kernel_wait(enum wait_call call, int n)
+after_kernel_wait(enum wrap_call call, int n)
 {
-    int saved = errno;
-
     if (armed && call == hook_call && n > 0) {
         armed = false;
         hook_runs++;
@@ -65,118 +52,17 @@ after_kernel_wait(enum wait_call call, int n)
         if (hook_rc == 0 && wake_new_in_hook)
             hook_rc = mw_waker_wake(new_waker);
     }
-    errno = saved;
 }
 
-/* ---- the wrappers ---- */
-
-static void *
-next_symbol(const char *name)
-{
-#ifdef RTLD_NEXT
-    return dlsym(RTLD_NEXT, name);
-#else
-    (void)name;
-    return NULL;
-#endif
-}
-
-typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
-static poll_fn real_poll;
-
-int
-poll(struct pollfd *fds, nfds_t nfds, int timeout)
-{
-    int n;
-
-    if (!real_poll) {
-        errno = ENOSYS;
-        return -1;
-    }
-    n = real_poll(fds, nfds, timeout);
-    after_kernel_wait(WAIT_POLL, n);
-    return n;
-}
-
-#ifdef HAVE_EPOLL_WRAPPER
-typedef int (*epoll_wait_fn)(int, struct epoll_event *, int, int);
-static epoll_wait_fn real_epoll_wait;
-
-int
-epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
-{
-    int n;
-
-    if (!real_epoll_wait) {
-        errno = ENOSYS;
-        return -1;
-    }
-    n = real_epoll_wait(epfd, events, maxevents, timeout);
-    after_kernel_wait(WAIT_EPOLL, n);
-    return n;
-}
-#endif
-
-/* Declared without <sys/event.h>, which a Linux build through libkqueue
- * does not put on this program's include path: the wrapper only forwards
- * the arguments and looks at the result. */
-struct kevent;
-struct timespec;
-int kevent(int kq, const struct kevent *changes, int nchanges,
-           struct kevent *events, int nevents, const struct timespec *timeout);
-typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
-                         int, const struct timespec *);
-static kevent_fn real_kevent;
-
-int
-kevent(int kq, const struct kevent *changes, int nchanges,
-       struct kevent *events, int nevents, const struct timespec *timeout)
-{
-    int n;
-
-    if (!real_kevent) {
-        errno = ENOSYS;
-        return -1;
-    }
-    n = real_kevent(kq, changes, nchanges, events, nevents, timeout);
-    if (nevents > 0)
-        after_kernel_wait(WAIT_KEVENT, n);
-    return n;
-}
-
-/* Resolve the real function the backend waits in; false if it cannot be
- * (a static build has no dlsym(RTLD_NEXT)). */
+/* Run the hook after the call the backend waits in (t/wrap.h); false if
+ * that call cannot be wrapped (a static build has no dlsym(RTLD_NEXT)). */
 static bool
 resolve_wrapped(const char *backend)
 {
-    void *sym;
-
-    sym = next_symbol("poll");
-    if (sym)
-        memcpy(&real_poll, &sym, sizeof(real_poll));
-#ifdef HAVE_EPOLL_WRAPPER
-    sym = next_symbol("epoll_wait");
-    if (sym)
-        memcpy(&real_epoll_wait, &sym, sizeof(real_epoll_wait));
-#endif
-    sym = next_symbol("kevent");
-    if (sym)
-        memcpy(&real_kevent, &sym, sizeof(real_kevent));
-
-    if (strncmp(backend, "epoll+", 6) == 0) {
-        hook_call = WAIT_EPOLL;
-#ifdef HAVE_EPOLL_WRAPPER
-        return real_epoll_wait != NULL;
-#else
-        return false;
-#endif
-    }
-    if (strncmp(backend, "kqueue+", 7) == 0) {
-        hook_call = WAIT_KEVENT;
-        return real_kevent != NULL;
-    }
-    hook_call = WAIT_POLL;
-    return real_poll != NULL;
+    wrap_init();
+    hook_call = wrap_wait_call_for_backend(backend);
+    wrap_after_wait_hook = after_kernel_wait;
+    return wrap_forwards(hook_call);
 }
 
 /* ---- the test ---- */

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wrappers of the backends' system calls, for the tests that must act at
+ * an exact point inside a library call: t/wrap.c defines poll,
+ * epoll_wait, epoll_ctl (where <sys/epoll.h> exists) and kevent, forwards
+ * each to the real one found with dlsym(RTLD_NEXT), and runs the hooks
+ * below around it.  A test sets the hooks it needs; with none set, a
+ * wrapper only forwards.
+ *
+ * t/wrap.c is not in t/libtap.a: its definitions replace the system's for
+ * the whole program, so only the tests that list it in their sources
+ * (t/local.mk) get them.  Calls only one test wraps stay in that test.
+ */
+#ifndef MW_WRAP_H
+#define MW_WRAP_H
+
+#include <stdbool.h>
+
+#if defined(__linux__) && defined(__has_include)
+# if __has_include(<sys/epoll.h>)
+#  include <sys/epoll.h>
+#  define WRAP_HAVE_EPOLL 1
+# endif
+#endif
+
+/* Only pointers to it pass through here: a build through libkqueue does
+ * not put <sys/event.h> on every test's include path. */
+struct kevent;
+
+/* The wrapped calls. */
+enum wrap_call { WRAP_POLL, WRAP_EPOLL_WAIT, WRAP_KEVENT, WRAP_EPOLL_CTL };
+
+/* Find the real functions.  Until then every wrapper fails with ENOSYS,
+ * so a test calls this first thing in main(). */
+void wrap_init(void);
+/* Was the real function of `call` found?  False where the program has no
+ * dlsym(RTLD_NEXT) (a static build) or the system has no such call. */
+bool wrap_forwards(enum wrap_call call);
+/* The call the backend named `backend` (mw_backend()) waits in: the one a
+ * hook on the wait must watch -- not one that call makes (libkqueue's
+ * kevent() waits in epoll_wait(), and a hook there would run inside the
+ * emulation). */
+enum wrap_call wrap_wait_call_for_backend(const char *backend);
+/* "poll", "epoll_wait", "kevent", "epoll_ctl". */
+const char *wrap_call_name(enum wrap_call call);
+/* dlsym(RTLD_NEXT, name), or NULL where there is none: for the wrappers
+ * a single test keeps to itself. */
+void *wrap_next_symbol(const char *name);
+
+/* Run before and after a waiting call (poll, epoll_wait, and a kevent
+ * that asks for events); `call` says which, n is what it returned. */
+extern void (*wrap_before_wait_hook)(enum wrap_call call);
+extern void (*wrap_after_wait_hook)(enum wrap_call call, int n);
+
+/* Run before a change of a kernel set: 0 lets the call through, an errno
+ * value makes it fail with that instead. */
+#ifdef WRAP_HAVE_EPOLL
+extern int (*wrap_before_epoll_ctl_hook)(int op,
+                                         const struct epoll_event *event);
+#endif
+/* Before every kevent(), the waiting ones too: nevents > 0 asks for
+ * events. */
+extern int (*wrap_before_kevent_hook)(const struct kevent *changes,
+                                      int nchanges, int nevents);
+
+#endif
