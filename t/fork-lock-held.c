@@ -19,7 +19,6 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,13 +34,7 @@
 
 #include "tap.h"
 #include "util.h"
-
-#if defined(__linux__) && defined(__has_include)
-# if __has_include(<sys/epoll.h>)
-#  include <sys/epoll.h>
-#  define HAVE_EPOLL_WRAPPER 1
-# endif
-#endif
+#include "wrap.h"
 
 #define T_W1 ((mw_token)1)
 #define T_W2 ((mw_token)2)
@@ -74,34 +67,19 @@ maybe_block(enum ctl_call call)
     errno = saved;
 }
 
-static void *
-next_symbol(const char *name)
+#ifdef WRAP_HAVE_EPOLL
+/* The hook of t/wrap.c's epoll_ctl: block, then let the call through. */
+static int
+before_epoll_ctl(int op, const struct epoll_event *event)
 {
-#ifdef RTLD_NEXT
-    return dlsym(RTLD_NEXT, name);
-#else
-    (void)name;
-    return NULL;
-#endif
-}
-
-#ifdef HAVE_EPOLL_WRAPPER
-typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
-static epoll_ctl_fn real_epoll_ctl;
-
-int
-epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
-{
-    if (!real_epoll_ctl) {
-        errno = ENOSYS;
-        return -1;
-    }
+    (void)op;
+    (void)event;
     maybe_block(CTL_EPOLL);
-    return real_epoll_ctl(epfd, op, fd, event);
+    return 0;
 }
 #endif
 
-/* fcntl is variadic; its third argument, when there is one, is an int or
+/* Only this test wraps fcntl, so the wrapper is here.  fcntl is variadic; its third argument, when there is one, is an int or
  * a pointer, and glibc's own fcntl reads it the same way. */
 typedef int (*fcntl_fn)(int, int, ...);
 static fcntl_fn real_fcntl;
@@ -128,21 +106,16 @@ resolve_wrapped(const char *backend)
 {
     void *sym;
 
-    sym = next_symbol("fcntl");
+    wrap_init();
+    sym = wrap_next_symbol("fcntl");
     if (sym)
         memcpy(&real_fcntl, &sym, sizeof(real_fcntl));
-#ifdef HAVE_EPOLL_WRAPPER
-    sym = next_symbol("epoll_ctl");
-    if (sym)
-        memcpy(&real_epoll_ctl, &sym, sizeof(real_epoll_ctl));
+#ifdef WRAP_HAVE_EPOLL
+    wrap_before_epoll_ctl_hook = before_epoll_ctl;
 #endif
     if (strncmp(backend, "epoll+", 6) == 0) {
         blocked_call = CTL_EPOLL;
-#ifdef HAVE_EPOLL_WRAPPER
-        return real_epoll_ctl != NULL && real_fcntl != NULL;
-#else
-        return false;
-#endif
+        return wrap_forwards(WRAP_EPOLL_CTL) && real_fcntl != NULL;
     }
     blocked_call = CTL_FCNTL;
     return real_fcntl != NULL;

@@ -92,9 +92,11 @@ check_PROGRAMS += $(MW_TESTS_C)
 t_wake_stale_slot_SOURCES = t/wake-stale-slot.c $(MW_WRAP)
 t_wait_zero_stale_SOURCES = t/wait-zero-stale.c $(MW_WRAP)
 t_fork_poll_spin_SOURCES = t/fork-poll-spin.c $(MW_WRAP)
-# t/register-fail-unchanged wraps the call the backend changes its set
-# with (epoll_ctl, kevent); a kqueue emulated by libkqueue has its
-# <sys/event.h> off the usual path.
+t_fork_lock_held_SOURCES = t/fork-lock-held.c $(MW_WRAP)
+t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
+# t/register-fail-unchanged looks into the changes given to kevent (the
+# call a kqueue backend changes its set with); a kqueue emulated by
+# libkqueue has its <sys/event.h> off the usual path.
 t_register_fail_unchanged_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 # t/pkg-config.sh asks the pkg-config configure found about miowake.pc.

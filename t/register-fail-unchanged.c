@@ -18,7 +18,6 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -28,13 +27,7 @@
 
 #include "tap.h"
 #include "util.h"
-
-#if defined(__linux__) && defined(__has_include)
-# if __has_include(<sys/epoll.h>)
-#  include <sys/epoll.h>
-#  define HAVE_EPOLL_WRAPPER 1
-# endif
-#endif
+#include "wrap.h"
 /* t/local.mk puts libkqueue's headers on the path of this program when
  * kqueue is emulated; a BSD has the header anyway. */
 #if defined(__has_include)
@@ -42,7 +35,7 @@
 #  include <sys/types.h>
 #  include <sys/event.h>
 #  include <sys/time.h>
-#  define HAVE_KEVENT_WRAPPER 1
+#  define HAVE_KEVENT_HOOK 1
 # endif
 #endif
 
@@ -54,105 +47,63 @@
 #define T_NEW 5
 #define NTOKENS 6
 
-enum wrapped { WRAP_NONE, WRAP_EPOLL, WRAP_KEVENT };
-static enum wrapped wrapped;
+/* Which backend's calls fail while armed. */
+enum refusing { REFUSE_NONE, REFUSE_EPOLL, REFUSE_KEVENT };
+static enum refusing refusing;
 static bool armed;
 static int refused;             /* changes failed while armed */
 
-static void *
-next_symbol(const char *name)
-{
-#ifdef RTLD_NEXT
-    return dlsym(RTLD_NEXT, name);
-#else
-    (void)name;
-    return NULL;
-#endif
-}
+/* ---- the hooks of t/wrap.c's wrappers ---- */
 
-/* ---- the wrappers ---- */
-
-#ifdef HAVE_EPOLL_WRAPPER
-typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
-static epoll_ctl_fn real_epoll_ctl;
-
+#ifdef WRAP_HAVE_EPOLL
 /* libkqueue calls epoll_ctl() too: only an epoll backend's calls fail. */
-int
-epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+static int
+refuse_epoll_ctl(int op, const struct epoll_event *event)
 {
-    if (!real_epoll_ctl) {
-        errno = ENOSYS;
-        return -1;
-    }
-    if (armed && wrapped == WRAP_EPOLL
+    if (armed && refusing == REFUSE_EPOLL
         && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD)
         && event != NULL && (event->events & EPOLLOUT)) {
         refused++;
-        errno = ENOMEM;
-        return -1;
+        return ENOMEM;
     }
-    return real_epoll_ctl(epfd, op, fd, event);
+    return 0;
 }
 #endif
 
-#ifdef HAVE_KEVENT_WRAPPER
-typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
-                         int, const struct timespec *);
-static kevent_fn real_kevent;
-
-int
-kevent(int kq, const struct kevent *changes, int nchanges,
-       struct kevent *events, int nevents, const struct timespec *timeout)
+#ifdef HAVE_KEVENT_HOOK
+static int
+refuse_kevent(const struct kevent *changes, int nchanges, int nevents)
 {
-    if (!real_kevent) {
-        errno = ENOSYS;
-        return -1;
-    }
+    (void)nevents;
     for (int i = 0; armed && i < nchanges; i++) {
         if (changes[i].filter == EVFILT_WRITE
             && (changes[i].flags & EV_ADD)) {
             refused++;
-            errno = ENOMEM;
-            return -1;
+            return ENOMEM;
         }
     }
-    return real_kevent(kq, changes, nchanges, events, nevents, timeout);
+    return 0;
 }
 #endif
 
-/* Which call to wrap for this backend; WRAP_NONE if none can be. */
-static enum wrapped
+/* Which backend's calls to fail; REFUSE_NONE if none can be. */
+static enum refusing
 resolve_wrapped(const char *backend)
 {
-    void *sym;
-
-    (void)sym;
-    if (strncmp(backend, "epoll+", 6) == 0) {
-#ifdef HAVE_EPOLL_WRAPPER
-        sym = next_symbol("epoll_ctl");
-        if (sym) {
-            memcpy(&real_epoll_ctl, &sym, sizeof(real_epoll_ctl));
-            return WRAP_EPOLL;
-        }
+    wrap_init();
+#ifdef WRAP_HAVE_EPOLL
+    wrap_before_epoll_ctl_hook = refuse_epoll_ctl;
 #endif
-        return WRAP_NONE;
-    }
-#ifdef HAVE_EPOLL_WRAPPER
-    /* Forward libkqueue's own calls. */
-    sym = next_symbol("epoll_ctl");
-    if (sym)
-        memcpy(&real_epoll_ctl, &sym, sizeof(real_epoll_ctl));
+#ifdef HAVE_KEVENT_HOOK
+    wrap_before_kevent_hook = refuse_kevent;
 #endif
-    if (strncmp(backend, "kqueue+", 7) == 0) {
-#ifdef HAVE_KEVENT_WRAPPER
-        sym = next_symbol("kevent");
-        if (sym) {
-            memcpy(&real_kevent, &sym, sizeof(real_kevent));
-            return WRAP_KEVENT;
-        }
+    if (strncmp(backend, "epoll+", 6) == 0)
+        return wrap_forwards(WRAP_EPOLL_CTL) ? REFUSE_EPOLL : REFUSE_NONE;
+#ifdef HAVE_KEVENT_HOOK
+    if (strncmp(backend, "kqueue+", 7) == 0 && wrap_forwards(WRAP_KEVENT))
+        return REFUSE_KEVENT;
 #endif
-    }
-    return WRAP_NONE;
+    return REFUSE_NONE;
 }
 
 /* ---- fixtures ---- */
@@ -331,8 +282,8 @@ main(void)
     const char *backend = mw_backend();
 
     tap_watchdog(60);
-    wrapped = resolve_wrapped(backend);
-    if (wrapped == WRAP_NONE)
+    refusing = resolve_wrapped(backend);
+    if (refusing == REFUSE_NONE)
         plan_skip_all("%s: %s", backend,
                       strncmp(backend, "poll+", 5) == 0
                       ? "the poll(2) backend changes no kernel set, so "
