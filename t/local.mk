@@ -94,6 +94,7 @@ t_wait_zero_stale_SOURCES = t/wait-zero-stale.c $(MW_WRAP)
 t_fork_poll_spin_SOURCES = t/fork-poll-spin.c $(MW_WRAP)
 t_fork_lock_held_SOURCES = t/fork-lock-held.c $(MW_WRAP)
 t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
+t_wake_merge_failing_SOURCES = t/wake-merge-failing.c $(MW_WRAP)
 # t/register-fail-unchanged looks into the changes given to kevent (the
 # call a kqueue backend changes its set with); a kqueue emulated by
 # libkqueue has its <sys/event.h> off the usual path.

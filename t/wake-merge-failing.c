@@ -32,7 +32,6 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -45,6 +44,7 @@
 
 #include "tap.h"
 #include "util.h"
+#include "wrap.h"
 
 #define T_W ((mw_token)0x3A3E)
 
@@ -87,17 +87,7 @@ during_failing_signal(void)
     errno = saved;
 }
 
-static void *
-next_symbol(const char *name)
-{
-#ifdef RTLD_NEXT
-    return dlsym(RTLD_NEXT, name);
-#else
-    (void)name;
-    return NULL;
-#endif
-}
-
+/* Only this test wraps write, so the wrapper is here. */
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 static write_fn real_write;
 
@@ -117,32 +107,18 @@ write(int fd, const void *buf, size_t len)
     return r;
 }
 
-/* Declared without <sys/event.h> (not on this program's include path in
- * a libkqueue build): the wrapper only forwards, or fails. */
-struct kevent;
-struct timespec;
-int kevent(int kq, const struct kevent *changes, int nchanges,
-           struct kevent *events, int nevents, const struct timespec *timeout);
-typedef int (*kevent_fn)(int, const struct kevent *, int, struct kevent *,
-                         int, const struct timespec *);
-static kevent_fn real_kevent;
-
-int
-kevent(int kq, const struct kevent *changes, int nchanges,
-       struct kevent *events, int nevents, const struct timespec *timeout)
+/* The hook of t/wrap.c's kevent: the signal of an EVFILT_USER waker (one
+ * change, no results) fails, or it passes. */
+static int
+fail_user_signal(const struct kevent *changes, int nchanges, int nevents)
 {
-    if (!real_kevent) {
-        errno = ENOSYS;
-        return -1;
-    }
-    /* The signal of an EVFILT_USER waker: one change, no results. */
+    (void)changes;
     if (fake_kevent_failure && is_first_waker && nchanges == 1
         && nevents == 0 && atomic_exchange(&armed, false)) {
         during_failing_signal();
-        errno = EBADF;
-        return -1;
+        return EBADF;
     }
-    return real_kevent(kq, changes, nchanges, events, nevents, timeout);
+    return 0;
 }
 
 static bool
@@ -150,14 +126,13 @@ resolve_wrapped(void)
 {
     void *sym;
 
-    sym = next_symbol("write");
+    wrap_init();
+    wrap_before_kevent_hook = fail_user_signal;
+    sym = wrap_next_symbol("write");
     if (sym)
         memcpy(&real_write, &sym, sizeof(real_write));
-    sym = next_symbol("kevent");
-    if (sym)
-        memcpy(&real_kevent, &sym, sizeof(real_kevent));
     return real_write != NULL
-           && (!fake_kevent_failure || real_kevent != NULL);
+           && (!fake_kevent_failure || wrap_forwards(WRAP_KEVENT));
 }
 
 /* The descriptor a wake writes to: among those mw_waker_new opened, a
