@@ -303,6 +303,12 @@ num_release(int fd)
             ghost_drop_file(f);
         else if (m->reg && S.emulated)
             S.haunted = true;
+        /* libkqueue's own eventfd for an EVFILT_USER waker may take the
+         * number of a registered eventfd closed here, and an eventfd has
+         * no identity of its own to tell the two apart by: the limit
+         * mw_poll_register(3) gives for libkqueue. */
+        if (m->reg && S.emulated && S.files[f].kind == F_EVENTFD)
+            S.haunted = true;
         S.user_fds--;
     }
     m->owner = O_NONE;
