@@ -62,6 +62,19 @@ mw__pipe(int fds[2])
 #endif
 }
 
+int
+mw__pipe_signal(int wfd)
+{
+    for (;;) {
+        if (write(wfd, "", 1) == 1)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        /* A full pipe holds a byte already, which is all a signal is. */
+        return errno == EAGAIN ? 0 : -errno;
+    }
+}
+
 void
 mw__fd_drain(int fd)
 {

@@ -128,6 +128,10 @@ int  mw__fd_set_cloexec(int fd);
 int  mw__fd_set_nonblock(int fd);
 /* A pipe with both ends close-on-exec and non-blocking; -errno. */
 int  mw__pipe(int fds[2]);
+/* Make a non-blocking pipe readable: one byte into the write end wfd.
+ * 0 when the pipe holds a byte afterwards (a full one already did), else
+ * -errno.  Async-signal-safe. */
+int  mw__pipe_signal(int wfd);
 /* Empty a non-blocking pipe: read until a short read, EAGAIN or EOF. */
 void mw__fd_drain(int fd);
 /* Put errno back as the caller had it.  The store is volatile because
@@ -204,9 +208,11 @@ int  mw__poller_fd(const struct mw__poller *p);
 
 struct mw__waker;
 
-/* Create the kernel object, not yet registered: the core first learns its
- * descriptor (mw__waker_fd) so that it can release a stale registration
- * of that number, then calls mw__waker_arm() under its lock. */
+/* Create the kernel object, not yet armed under a cookie: the core first
+ * learns its descriptor (mw__waker_fd) so that it can release a stale
+ * registration of that number, then calls mw__waker_arm() under its lock.
+ * A mechanism that may fall back to another (EVFILT_USER to a pipe) must
+ * therefore decide here. */
 int  mw__waker_open(struct mw__waker **out, struct mw__poller *p);
 /* Register the object with p under cookie, for MW_READABLE: edge-
  * triggered where the poller is (epoll, kqueue), level on poll(2). */
@@ -238,6 +244,11 @@ int  mw__waker_fd(const struct mw__waker *wk);
  * (atomically: ref and unref run on any thread) so that a waker keeps it
  * open after its poll is freed.  mw__poller_kqueue_change() applies one
  * kevent change; it is also the EVFILT_USER waker's signal. */
+
+/* configure defines it to 1 when <sys/event.h> is libkqueue's. */
+#ifndef MW_KQUEUE_EMULATED
+# define MW_KQUEUE_EMULATED 0
+#endif
 
 struct mw__poller *mw__poller_kqueue_ref(struct mw__poller *p);
 void mw__poller_kqueue_unref(struct mw__poller *p, bool in_child);

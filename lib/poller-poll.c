@@ -163,16 +163,12 @@ poll_to_flags(short r)
 static void
 interrupt_wait(struct mw__poller *p)
 {
-    ssize_t n;
-
     p->gen++;
     if (!p->waiting || p->interrupted)
         return;
-    /* A full pipe already holds a byte, which is all that is needed, so
-     * EAGAIN is success; EINTR is retried. */
-    do
-        n = write(p->intr[1], "", 1);
-    while (n < 0 && errno == EINTR);
+    /* Only another process's writes could fill the pipe; any other error
+     * is a pipe the caller broke, and the wait then ends at its timeout. */
+    (void)mw__pipe_signal(p->intr[1]);
     p->interrupted = true;
 }
 

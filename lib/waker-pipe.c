@@ -50,13 +50,7 @@ mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 int
 mw__waker_signal(struct mw__waker *wk)
 {
-    for (;;) {
-        if (write(wk->wfd, "", 1) == 1)
-            return 0;
-        if (errno == EINTR)
-            continue;
-        return errno == EAGAIN ? 0 : -errno;
-    }
+    return mw__pipe_signal(wk->wfd);
 }
 
 void
