@@ -6,7 +6,11 @@
  * which makes them edge-triggered like epoll's EPOLLET; EV_EOF on them is
  * the peer's close, and a socket error when fflags holds an errno value.
  * Urgent data uses EVFILT_EXCEPT with NOTE_OOB where the system has it,
- * and MW_PRIORITY is -ENOTSUP where it has not.
+ * and MW_PRIORITY is -ENOTSUP where it has not (NetBSD), or where the
+ * system refuses the filter on that kind of file (pipes on macOS and
+ * OpenBSD).  What the header declares comes from configure's
+ * HAVE_DECL_* probes: a filter's value cannot stand for "none", as
+ * NetBSD numbers its filters from 0 (EVFILT_READ).
  *
  * The kqueue descriptor is reference-counted: an EVFILT_USER waker keeps
  * it open after the poll is freed, so that a late wake triggers a knote on
@@ -24,19 +28,21 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
-#ifndef EVFILT_EXCEPT
-# define EVFILT_EXCEPT 0        /* none: urgent data is not supported */
-#endif
-#ifndef NOTE_OOB
-# define NOTE_OOB 0
-#endif
-/* configure defines it to 1 when kqueue is the libkqueue emulation. */
-#ifndef MW_KQUEUE_EMULATED
-# define MW_KQUEUE_EMULATED 0
-#endif
+#define HAVE_EXCEPT (HAVE_DECL_EVFILT_EXCEPT && HAVE_DECL_NOTE_OOB)
 
 /* kevent() results per wait; struct kevent is up to 64 bytes. */
 #define BATCH 256
+
+/* The longest timeout given to kevent(): Darwin fails a sleep much longer
+ * with EINVAL.  A longer wait ends early with no events, and the core
+ * waits again for what is left of it. */
+#define MAX_TIMEOUT_S 1000000
+
+/* The udata of a change: void * everywhere now, but intptr_t on NetBSD 7
+ * and older, whose EV_SET assigns it as given. */
+#define UDATA(kev, cookie) \
+    _Generic((kev).udata, void *: (void *)(cookie), \
+             default: (intptr_t)(cookie))
 
 const size_t mw__poller_batch = BATCH;
 
@@ -155,7 +161,7 @@ mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
 {
     struct kevent kev;
 
-    EV_SET(&kev, ident, filter, flags, fflags, 0, (void *)cookie);
+    EV_SET(&kev, ident, filter, flags, fflags, 0, UDATA(kev, cookie));
     while (kevent(p->kqfd, &kev, 1, NULL, 0, NULL) < 0) {
         if (errno != EINTR)
             return -errno;
@@ -163,6 +169,7 @@ mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
     return 0;
 }
 
+/* The knote of each kind of interest: only those the system has. */
 static const struct {
     unsigned interest;
     short filter;
@@ -170,7 +177,9 @@ static const struct {
 } filters[] = {
     { MW_READABLE, EVFILT_READ, 0 },
     { MW_WRITABLE, EVFILT_WRITE, 0 },
+#if HAVE_EXCEPT
     { MW_PRIORITY, EVFILT_EXCEPT, NOTE_OOB },
+#endif
 };
 #define NFILTERS (sizeof(filters) / sizeof(filters[0]))
 
@@ -184,7 +193,7 @@ delete_filters(struct mw__poller *p, int fd, unsigned mask)
     for (size_t i = 0; i < NFILTERS; i++) {
         int drc;
 
-        if (!(mask & filters[i].interest) || filters[i].filter == 0)
+        if (!(mask & filters[i].interest))
             continue;
         drc = mw__poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
                                        EV_DELETE, 0, 0);
@@ -216,19 +225,16 @@ file_replaced(struct mw__poller *p, int fd)
     return st.st_dev != f->dev || st.st_ino != f->ino;
 }
 
-/* Note the file fd names now, and first delete the knotes a closed file
- * left under its number (see struct registered_file). */
+/* Note the file fd names now (st), and first delete the knotes a closed
+ * file left under its number (see struct registered_file). */
 static int
-note_file(struct mw__poller *p, int fd)
+note_file(struct mw__poller *p, int fd, const struct stat *st)
 {
     struct registered_file *f;
-    struct stat st;
     int rc;
 
     if (!MW_KQUEUE_EMULATED)
         return 0;
-    if (fstat(fd, &st) < 0)
-        return -errno;
     rc = mw__array_grow((void **)&p->files, &p->nfiles, sizeof(*p->files),
                         (size_t)fd + 1, 64);
     if (rc < 0)
@@ -236,7 +242,7 @@ note_file(struct mw__poller *p, int fd)
     f = &p->files[fd];
     if (f->left)
         (void)delete_filters(p, fd, f->left);
-    *f = (struct registered_file){ .dev = st.st_dev, .ino = st.st_ino,
+    *f = (struct registered_file){ .dev = st->st_dev, .ino = st->st_ino,
                                    .known = true };
     return 0;
 }
@@ -251,6 +257,7 @@ int
 mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                mw_token cookie, unsigned interest, unsigned was)
 {
+    struct stat st;
     int rc;
 
     if (op != MW__CTL_ADD && file_replaced(p, fd)) {
@@ -260,14 +267,19 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     }
     if (op == MW__CTL_DEL)
         return delete_filters(p, fd, was);
-    if ((interest & MW_PRIORITY) && EVFILT_EXCEPT == 0)
+    if ((interest & MW_PRIORITY) && !HAVE_EXCEPT)
         return -ENOTSUP;
     /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,
      * which cannot see close(), would modify the stale knote instead. */
-    if (fcntl(fd, F_GETFD) < 0)
+    if (fstat(fd, &st) < 0)
         return -errno;
+    /* A kqueue watches a regular file or a directory as a vnode, ready
+     * whenever the offset is short of the end: with EV_CLEAR FreeBSD
+     * reports it on every wait.  Refused as epoll refuses it. */
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return -EPERM;
     if (op == MW__CTL_ADD) {
-        rc = note_file(p, fd);
+        rc = note_file(p, fd, &st);
         if (rc < 0)
             return rc;
     }
@@ -279,6 +291,15 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                                       cookie);
         if (rc < 0) {
             (void)delete_filters(p, fd, interest & ~was);
+            /* macOS and OpenBSD refuse EVFILT_EXCEPT on a pipe, fifo or
+             * tty with EINVAL, DragonFly with EOPNOTSUPP: urgent data is
+             * what this file cannot have.  FreeBSD and DragonFly refuse
+             * the write filter on a pipe whose reader is gone with EPIPE,
+             * returned as it is: the caller learns the peer's close now
+             * rather than from an event. */
+            if (filters[i].interest == MW_PRIORITY
+                && (rc == -EINVAL || rc == -EOPNOTSUPP))
+                rc = -ENOTSUP;
             return rc;
         }
     }
@@ -300,13 +321,17 @@ mw__poller_forget(struct mw__poller *p, int fd)
                                    0, 0);
 }
 
+/* The MW_EV_* flags of an event; 0 for one that says nothing the caller
+ * asked about (macOS's except filter on ordinary data or EOF). */
 static uint32_t
 kevent_to_flags(const struct kevent *kev)
 {
     uint32_t f = 0;
 
+#if HAVE_DECL_EVFILT_USER
     if (kev->filter == EVFILT_USER)
         return MW_EV_READABLE;
+#endif
     if (kev->flags & EV_ERROR)
         f |= MW_EV_ERROR;
     /* A socket error (a refused connect, a reset) never comes as
@@ -322,9 +347,17 @@ kevent_to_flags(const struct kevent *kev)
         f |= MW_EV_WRITABLE;
         if (kev->flags & EV_EOF)
             f |= MW_EV_WRITE_CLOSED | (kev->fflags != 0 ? MW_EV_ERROR : 0);
-    } else if (EVFILT_EXCEPT != 0 && kev->filter == EVFILT_EXCEPT) {
-        f |= MW_EV_PRIORITY;
     }
+#if HAVE_EXCEPT
+    /* XNU's except filter for sockets is the read filter with a test for
+     * NOTE_OOB: it also fires for ordinary data, without NOTE_OOB, and at
+     * the end of the stream, with EV_EOF and the socket's error in fflags
+     * (ECONNRESET, 54, has NOTE_OOB's bit): so EV_EOF first. */
+    else if (kev->filter == EVFILT_EXCEPT) {
+        if (!(kev->flags & EV_EOF) && (kev->fflags & NOTE_OOB))
+            f |= MW_EV_PRIORITY;
+    }
+#endif
     return f;
 }
 
@@ -333,22 +366,38 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                 int timeout_ms)
 {
     struct kevent buf[BATCH];
+    int want = cap < BATCH ? (int)cap : BATCH;
     struct timespec ts;
-    int n;
+    int n, out;
 
     if (timeout_ms >= 0) {
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_sec > MAX_TIMEOUT_S)
+            ts.tv_sec = MAX_TIMEOUT_S;
     }
-    n = kevent(p->kqfd, NULL, 0, buf, cap < BATCH ? (int)cap : BATCH,
-               timeout_ms >= 0 ? &ts : NULL);
-    if (n < 0)
-        return -errno;
-    for (int i = 0; i < n; i++) {
-        ev[i].token = (mw_token)buf[i].udata;
-        ev[i].flags = kevent_to_flags(&buf[i]);
-    }
-    return n;
+    /* Events with no flags are left out.  A full batch of nothing but
+     * those may hide others: look again at once, as the core counts a
+     * short batch as all that was ready. */
+    do {
+        n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ms >= 0 ? &ts : NULL);
+        if (n < 0)
+            return -errno;
+        out = 0;
+        for (int i = 0; i < n; i++) {
+            uint32_t flags = kevent_to_flags(&buf[i]);
+
+            if (flags == 0)
+                continue;
+            ev[out].token = (mw_token)buf[i].udata;
+            ev[out].flags = flags;
+            out++;
+        }
+        ts.tv_sec = 0;
+        ts.tv_nsec = 0;
+        timeout_ms = 0;
+    } while (out == 0 && n == want);
+    return out;
 }
 
 int

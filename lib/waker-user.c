@@ -10,6 +10,18 @@
  * it, so there is nothing to consume.  Under libkqueue, kevent() takes
  * mutexes, so a signal from a signal handler can deadlock there: that is
  * the emulation's limit, documented in miowake(3).
+ *
+ * A header that declares EVFILT_USER does not promise a knote: OpenBSD
+ * counts user knotes with timers against a per-process limit (ENOMEM past
+ * it), and a kernel older than its headers refuses the filter (EINVAL,
+ * ENOSYS).  Such a waker falls back to a self-pipe, as the pipe waker
+ * makes one, decided when it is opened so that the core learns its
+ * descriptor before arming it.  libkqueue sets no such limit, and there
+ * the knote is added only when armed, under the poll's lock: it is an
+ * eventfd the emulation opens, which may take the number of a file just
+ * closed, and a deregistration of that number must not fall between its
+ * look at the number's file and its EV_DELETE (poller-kqueue.c), which
+ * would take the eventfd out of the emulation's epoll set.
  */
 #include "internal.h"
 
@@ -20,9 +32,11 @@
 #include <sys/event.h>
 
 struct mw__waker {
-    struct mw__poller *kq;      /* a reference: it may outlive the poll */
+    struct mw__poller *kq;      /* a reference: it may outlive the poll;
+                                 * NULL for a waker on a pipe */
     uintptr_t ident;
     mw_token cookie;
+    int pipe[2];                /* the fallback's ends, else -1 */
 };
 
 /* Knote identities must never repeat within a kqueue, even after a waker
@@ -30,17 +44,41 @@ struct mw__waker {
  * the knote of the next. */
 static atomic_uintptr_t next_ident = 1;
 
+/* Errors of adding a user knote that a pipe does not share. */
+static bool
+user_knote_refused(int rc)
+{
+    return rc == -EINVAL || rc == -ENOMEM || rc == -ENOSYS;
+}
+
 int
 mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 {
     struct mw__waker *wk = malloc(sizeof(*wk));
+    int rc;
 
     if (!wk)
         return -ENOMEM;
     wk->ident = atomic_fetch_add_explicit(&next_ident, 1,
                                           memory_order_relaxed);
     wk->cookie = 0;
-    wk->kq = mw__poller_kqueue_ref(p);
+    wk->pipe[0] = wk->pipe[1] = -1;
+    /* Added now, untriggered and under no cookie yet, so that a refusal
+     * is known before the core looks for the waker's descriptor. */
+    rc = MW_KQUEUE_EMULATED ? 0
+         : mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                    EV_ADD | EV_CLEAR, 0, 0);
+    if (rc == 0) {
+        wk->kq = mw__poller_kqueue_ref(p);
+    } else {
+        wk->kq = NULL;
+        if (user_knote_refused(rc))
+            rc = mw__pipe(wk->pipe);
+    }
+    if (rc < 0) {
+        free(wk);
+        return rc;
+    }
     *out = wk;
     return 0;
 }
@@ -49,6 +87,9 @@ int
 mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 {
     wk->cookie = cookie;
+    if (!wk->kq)
+        return mw__poller_ctl(p, MW__CTL_ADD, wk->pipe[0], cookie,
+                              MW_READABLE, 0);
     return mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
                                     EV_ADD | EV_CLEAR, 0, cookie);
 }
@@ -56,6 +97,8 @@ mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 int
 mw__waker_signal(struct mw__waker *wk)
 {
+    if (!wk->kq)
+        return mw__pipe_signal(wk->pipe[1]);
     return mw__poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER, 0,
                                     NOTE_TRIGGER, wk->cookie);
 }
@@ -63,12 +106,21 @@ mw__waker_signal(struct mw__waker *wk)
 void
 mw__waker_consume(struct mw__waker *wk)
 {
-    (void)wk;
+    /* A pipe must be emptied for the next signal to be an edge (see
+     * waker-pipe.c); a user knote was reset by EV_CLEAR. */
+    if (!wk->kq)
+        mw__fd_drain(wk->pipe[0]);
 }
 
 void
 mw__waker_close(struct mw__waker *wk, bool in_child)
 {
+    if (!wk->kq) {
+        mw__close(wk->pipe[0]);
+        mw__close(wk->pipe[1]);
+        free(wk);
+        return;
+    }
     /* A user knote has no descriptor whose close would remove it.  A
      * child has no such knote: kqueues are not inherited (and under
      * libkqueue, kevent() takes locks a parent's thread may have held). */
@@ -82,6 +134,5 @@ mw__waker_close(struct mw__waker *wk, bool in_child)
 int
 mw__waker_fd(const struct mw__waker *wk)
 {
-    (void)wk;
-    return -1;
+    return wk->pipe[0];
 }

@@ -11,8 +11,9 @@
  *
  * The test makes the interleaving certain: it wraps the system call the
  * backend makes while a registration holds the poll's lock (epoll_ctl on
- * epoll backends; on kqueue and poll(2) backends the fcntl(F_GETFD) that
- * checks the descriptor first, under the same lock), forwards it with
+ * epoll backends, kevent on kqueue backends; on the poll(2) backend the
+ * fcntl(F_GETFD) that checks the descriptor first, under the same lock),
+ * forwards it with
  * dlsym(RTLD_NEXT), and blocks a thread in it until every child has been
  * seen to exit, or has been killed after a bound that only turns a hang
  * into a failure.
@@ -42,7 +43,8 @@
 
 /* ---- blocking the registering thread inside the backend's call ---- */
 
-enum ctl_call { CTL_EPOLL, CTL_FCNTL };
+enum ctl_call { CTL_EPOLL, CTL_KEVENT, CTL_FCNTL };
+static const char *const ctl_call_name[] = { "epoll_ctl", "kevent", "fcntl" };
 static enum ctl_call blocked_call;
 
 static _Thread_local bool is_registering_thread;
@@ -79,6 +81,18 @@ before_epoll_ctl(int op, const struct epoll_event *event)
 }
 #endif
 
+/* The hook of t/wrap.c's kevent: a change (no events asked for) blocks,
+ * then goes through. */
+static int
+before_kevent(const struct kevent *changes, int nchanges, int nevents)
+{
+    (void)changes;
+    (void)nchanges;
+    if (nevents == 0)
+        maybe_block(CTL_KEVENT);
+    return 0;
+}
+
 /* Only this test wraps fcntl, so the wrapper is here.  fcntl is variadic; its third argument, when there is one, is an int or
  * a pointer, and glibc's own fcntl reads it the same way. */
 typedef int (*fcntl_fn)(int, int, ...);
@@ -113,9 +127,14 @@ resolve_wrapped(const char *backend)
 #ifdef WRAP_HAVE_EPOLL
     wrap_before_epoll_ctl_hook = before_epoll_ctl;
 #endif
+    wrap_before_kevent_hook = before_kevent;
     if (strncmp(backend, "epoll+", 6) == 0) {
         blocked_call = CTL_EPOLL;
         return wrap_forwards(WRAP_EPOLL_CTL) && real_fcntl != NULL;
+    }
+    if (strncmp(backend, "kqueue+", 7) == 0) {
+        blocked_call = CTL_KEVENT;
+        return wrap_forwards(WRAP_KEVENT) && real_fcntl != NULL;
     }
     blocked_call = CTL_FCNTL;
     return real_fcntl != NULL;
@@ -217,9 +236,9 @@ start_a_registration_that_holds_the_lock(pthread_t *t)
         util_sleep_ms(1);
     if (!atomic_load(&inside))
         bail_out("the registering thread never reached %s",
-                 blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
+                 ctl_call_name[blocked_call]);
     diag("%s: a thread is blocked in %s inside mw_poll_register",
-         mw_backend(), blocked_call == CTL_EPOLL ? "epoll_ctl" : "fcntl");
+         mw_backend(), ctl_call_name[blocked_call]);
 }
 
 static void
