@@ -6,11 +6,11 @@
  * which makes them edge-triggered like epoll's EPOLLET; EV_EOF on them is
  * the peer's close, and a socket error when fflags holds an errno value.
  * Urgent data uses EVFILT_EXCEPT with NOTE_OOB where the system has it,
- * and MW_PRIORITY is -ENOTSUP where it has not (NetBSD), or where the
- * system refuses the filter on that kind of file (pipes on macOS and
- * OpenBSD).  What the header declares comes from configure's
- * HAVE_DECL_* probes: a filter's value cannot stand for "none", as
- * NetBSD numbers its filters from 0 (EVFILT_READ).
+ * and MW_PRIORITY is -ENOTSUP where it has not (FreeBSD, NetBSD), or
+ * where the system refuses the filter on that kind of file (pipes on
+ * macOS, OpenBSD and DragonFly).  What the header declares comes from
+ * configure's HAVE_DECL_* probes: a filter's value cannot stand for
+ * "none", as NetBSD numbers its filters from 0 (EVFILT_READ).
  *
  * The kqueue descriptor is reference-counted: an EVFILT_USER waker keeps
  * it open after the poll is freed, so that a late wake triggers a knote on
@@ -247,6 +247,23 @@ note_file(struct mw__poller *p, int fd, const struct stat *st)
     return 0;
 }
 
+/* What the refusal rc of the knote for one kind of interest means to the
+ * caller.  macOS and OpenBSD refuse EVFILT_EXCEPT on a pipe, fifo or tty
+ * with EINVAL, DragonFly with EOPNOTSUPP: urgent data is what this file
+ * cannot have.  FreeBSD and DragonFly refuse the write filter on a pipe
+ * whose reader is gone with EPIPE, NetBSD with EBADF although the
+ * descriptor is open: both are -EPIPE, so the caller learns of the
+ * peer's close now rather than from an event that would never come. */
+static int
+refusal(int fd, unsigned interest, int rc)
+{
+    if (interest == MW_PRIORITY && (rc == -EINVAL || rc == -EOPNOTSUPP))
+        return -ENOTSUP;
+    if (interest == MW_WRITABLE && rc == -EBADF && fcntl(fd, F_GETFD) >= 0)
+        return -EPIPE;
+    return rc;
+}
+
 /* A kqueue keeps one knote per filter and changes them one kevent() at a
  * time, so a change of interest is made all or nothing by its order:
  * every wanted filter is added first (EV_ADD on a knote that exists only
@@ -291,16 +308,7 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                                       cookie);
         if (rc < 0) {
             (void)delete_filters(p, fd, interest & ~was);
-            /* macOS and OpenBSD refuse EVFILT_EXCEPT on a pipe, fifo or
-             * tty with EINVAL, DragonFly with EOPNOTSUPP: urgent data is
-             * what this file cannot have.  FreeBSD and DragonFly refuse
-             * the write filter on a pipe whose reader is gone with EPIPE,
-             * returned as it is: the caller learns the peer's close now
-             * rather than from an event. */
-            if (filters[i].interest == MW_PRIORITY
-                && (rc == -EINVAL || rc == -EOPNOTSUPP))
-                rc = -ENOTSUP;
-            return rc;
+            return refusal(fd, filters[i].interest, rc);
         }
     }
     /* Deleting a knote that exists fails only for a descriptor closed
