@@ -78,6 +78,7 @@ installcheck-local:
 	MW_VERSION_MAJOR='$(MW_VERSION_MAJOR)' \
 	MW_VERSION_MINOR='$(MW_VERSION_MINOR)' \
 	MW_BACKEND_NAME='$(MW_BACKEND_NAME)' \
+	MW_TEST_RUNNER='$(MW_TEST_RUNNER)' \
 	$(SHELL) $(srcdir)/t/installcheck.sh
 
 clean-local: installcheck-clean

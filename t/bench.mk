@@ -47,15 +47,16 @@ t_bench_idle_SOURCES = t/bench-idle.c $(BENCH_COMMON)
 t_bench_idle_CPPFLAGS = $(BENCH_CPPFLAGS)
 t_bench_idle_LDADD = $(BENCH_LDADD)
 
-# Build all four, then run each through its libtool wrapper; every one
-# runs even if an earlier one failed, and the target fails if any did.
+# Build all four, then run each through its libtool wrapper (or behind
+# the runner, MW_TEST_RUNNER: t/local.mk); every one runs even if an
+# earlier one failed, and the target fails if any did.
 BENCH_FLAGS =
 bench:
 	$(MAKE) $(AM_MAKEFLAGS) $(BENCH_PROGS:=$(EXEEXT))
-	@fail=; \
+	@fail=; $(mw_test_runner_env) \
 	for p in $(BENCH_PROGS); do \
 	  echo "# $$p $(BENCH_FLAGS)"; \
-	  ./$$p$(EXEEXT) $(BENCH_FLAGS) || fail="$$fail $$p"; \
+	  $(mw_test_exec) ./$$p$(EXEEXT) $(BENCH_FLAGS) || fail="$$fail $$p"; \
 	done; \
 	if test -n "$$fail"; then echo "bench: FAILED:$$fail" >&2; exit 1; fi
 .PHONY: bench

@@ -6,6 +6,11 @@
 : "${top_builddir:=.}"
 : "${EXEEXT:=}"
 
+# A runner (MW_TEST_RUNNER, t/local.mk), such as qemu-user for a cross
+# build, goes in front of the program, behind libtool --mode=execute,
+# which hands it the real program behind libtool's wrapper script.
+run=${MW_TEST_RUNNER:+${LIBTOOL:-$top_builddir/libtool} --mode=execute $MW_TEST_RUNNER}
+
 prog="$top_builddir/doc/examples/cross-thread-wake$EXEEXT"
 
 echo "1..2"
@@ -23,10 +28,11 @@ tmp=$(mktemp "${TMPDIR:-/tmp}/mw-example.XXXXXX") || {
 trap 'rm -f "$tmp"' EXIT INT TERM
 
 # Its own watchdog: a hung example must not hang make check.
+# shellcheck disable=SC2086
 if command -v timeout > /dev/null 2>&1; then
-    timeout 60 "$prog" > "$tmp" 2>&1
+    timeout 60 $run "$prog" > "$tmp" 2>&1
 else
-    "$prog" > "$tmp" 2>&1
+    $run "$prog" > "$tmp" 2>&1
 fi
 status=$?
 sed 's/^/# /' "$tmp"

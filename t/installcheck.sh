@@ -18,10 +18,11 @@
 # links statically (pkg-config --static, meson's static: true).
 #
 # The installed tree is $DESTDIR$prefix; make passes the directories, the
-# tools configure found (CC, CXX, PKG_CONFIG) and the build's facts.  The
-# consumers are built in $work (in the build tree), never in the source
-# tree, which may be read-only (distcheck).  CMAKE, MESON and NINJA may
-# name other programs than cmake, meson and ninja.
+# tools configure found (CC, CXX, PKG_CONFIG), the runner if any
+# (MW_TEST_RUNNER) and the build's facts.  The consumers are built in
+# $work (in the build tree), never in the source tree, which may be
+# read-only (distcheck).  CMAKE, MESON and NINJA may name other programs
+# than cmake, meson and ninja.
 
 : "${CMAKE:=cmake}" "${MESON:=meson}" "${NINJA:=ninja}"
 : "${DESTDIR=}" "${PKG_CONFIG=}" "${CXX:=none}"
@@ -91,11 +92,13 @@ have() {
 }
 
 # run_consumer PROGRAM: run it against the installed library; its output
-# must be the build's backend and version.
+# must be the build's backend and version.  A runner (MW_TEST_RUNNER,
+# t/local.mk) goes in front of it; the consumers are no libtool programs.
 run_consumer() {
+    # shellcheck disable=SC2086
     out=$(LD_LIBRARY_PATH="$inst_libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
           DYLD_LIBRARY_PATH="$inst_libdir${DYLD_LIBRARY_PATH:+:$DYLD_LIBRARY_PATH}" \
-          "$1") || { echo "$1 failed: $out"; return 1; }
+          ${MW_TEST_RUNNER-} "$1") || { echo "$1 failed: $out"; return 1; }
     echo "$1: $out"
     [ "$out" = "$expected" ] || { echo "expected: $expected"; return 1; }
 }

@@ -9,6 +9,32 @@ SH_LOG_DRIVER = $(LOG_DRIVER)
 SH_LOG_COMPILER = $(SHELL)
 TEST_EXTENSIONS = .sh
 
+# A runner: MW_TEST_RUNNER (empty by default; configure takes it too, as
+# make's default) is a command put in front of every program of this
+# build that the tests run, such as qemu-user for a cross build where
+# binfmt_misc cannot hand the programs to it:
+#
+#   make check MW_TEST_RUNNER="qemu-riscv64 -L /usr/riscv64-linux-gnu"
+#
+# In a shared build an uninstalled program is a libtool wrapper script,
+# which sets the library's path and runs the real program from .libs/;
+# an emulator cannot run a script.  So the runner goes behind
+# `$(LIBTOOL) --mode=execute`, which does what the wrapper would and
+# hands the runner the real program (as check-valgrind does for
+# valgrind); a program of a static build passes through unchanged.
+# mw_test_exec is that prefix as a shell expression, empty without a
+# runner, for a recipe where mw_test_runner_env has set MW_TEST_RUNNER
+# and LIBTOOL (AM_TESTS_ENVIRONMENT, below, for every test).  The C tests
+# run behind it; the shell tests still run under $(SHELL), and put the
+# same prefix in front of each program of the build they run
+# (t/example.sh, t/nest.sh, t/pkg-config.sh).  So does `make bench`.
+# Programs built for this machine whatever the build (the fuzzer, SPIN's
+# verifiers) and check-valgrind ignore it.
+mw_test_runner_env = MW_TEST_RUNNER='$(MW_TEST_RUNNER)'; \
+	LIBTOOL='$(LIBTOOL)'; export MW_TEST_RUNNER LIBTOOL;
+mw_test_exec = $${MW_TEST_RUNNER:+$$LIBTOOL --mode=execute $$MW_TEST_RUNNER}
+LOG_COMPILER = $(mw_test_exec)
+
 # MALLOC_PERTURB_ (glibc) fills freed and new memory with a random byte, so
 # a use-after-free is more likely to show; MW_STRESS=1 makes the stress tests
 # run ten times longer.  The shell tests get the build's paths and tools.
@@ -26,6 +52,7 @@ AM_TESTS_ENVIRONMENT = \
 	MW_TEST_VERSION_SCRIPT='$(MW_TEST_VERSION_SCRIPT)'; \
 	export MW_UNDER_VALGRIND top_builddir top_srcdir CC CXX NM EXEEXT \
 	  MW_TEST_VERSION_SCRIPT;
+AM_TESTS_ENVIRONMENT += $(mw_test_runner_env)
 
 # The one test library: the TAP producer and every fixture (t/util.h).
 check_LIBRARIES += t/libtap.a

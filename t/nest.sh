@@ -11,6 +11,11 @@
 : "${top_builddir:=.}"
 : "${EXEEXT:=}"
 
+# A runner (MW_TEST_RUNNER, t/local.mk), such as qemu-user for a cross
+# build, goes in front of the program, behind libtool --mode=execute,
+# which hands it the real program behind libtool's wrapper script.
+run=${MW_TEST_RUNNER:+${LIBTOOL:-$top_builddir/libtool} --mode=execute $MW_TEST_RUNNER}
+
 tmp=$(mktemp "${TMPDIR:-/tmp}/mw-nest.XXXXXX") || {
     echo "Bail out! cannot make a temporary file"
     exit 1
@@ -36,10 +41,11 @@ nest() {
     fi
     # The example has its own watchdog (alarm); this one is for a hang
     # before it is set.
+    # shellcheck disable=SC2086
     if command -v timeout > /dev/null 2>&1; then
-        timeout 60 "$prog" > "$tmp" 2>&1
+        timeout 60 $run "$prog" > "$tmp" 2>&1
     else
-        "$prog" > "$tmp" 2>&1
+        $run "$prog" > "$tmp" 2>&1
     fi
     status=$?
     sed 's/^/# /' "$tmp"

@@ -12,6 +12,11 @@
 : "${EXEEXT:=}"
 : "${PKG_CONFIG:=pkg-config}"
 
+# A runner (MW_TEST_RUNNER, t/local.mk), such as qemu-user for a cross
+# build, goes in front of the program, behind libtool --mode=execute,
+# which hands it the real program behind libtool's wrapper script.
+run=${MW_TEST_RUNNER:+${LIBTOOL:-$top_builddir/libtool} --mode=execute $MW_TEST_RUNNER}
+
 if ! command -v "${PKG_CONFIG%% *}" > /dev/null 2>&1; then
     echo "1..0 # SKIP no pkg-config (${PKG_CONFIG:-none found by configure})"
     exit 0
@@ -56,7 +61,8 @@ else
 fi
 
 # t/version prints: # mw_backend() = "epoll+eventfd"
-lib=$("$version" 2> /dev/null |
+# shellcheck disable=SC2086
+lib=$($run "$version" 2> /dev/null |
       sed -n 's/^# mw_backend() = "\(.*\)"$/\1/p' | head -n 1)
 echo "# mw_backend(): '$lib'"
 if [ -n "$lib" ] && [ "$pc" = "$lib" ]; then
