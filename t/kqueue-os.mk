@@ -24,6 +24,9 @@
 # -Werror for the conversions a system's types make errors of (an
 # intptr_t udata, say).
 #
+# The simulation needs Linux (epoll, POLLRDHUP, SO_ERROR's behaviour);
+# elsewhere the programs still build, with calls that fail, and skip.
+#
 # `make check-kqueue-os` builds and runs each program on its own and
 # prints one line per program: ok, its failed cases, or that it does not
 # compile, with the first error.  `make check` builds them all, as every
