@@ -522,7 +522,7 @@ kqueuex(unsigned int flags)
 
 #if KQOS_PROFILE != KQOS_MACOS && KQOS_PROFILE != KQOS_DRAGONFLY
 /* NetBSD and OpenBSD take O_CLOEXEC and O_NONBLOCK; FreeBSD's kqueue1()
- * takes O_CLOEXEC and ignores O_NONBLOCK (D39377). */
+ * takes O_CLOEXEC and ignores O_NONBLOCK (its kqueue1() of 2023). */
 int
 kqueue1(int flags)
 {

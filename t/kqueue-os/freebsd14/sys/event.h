@@ -8,7 +8,7 @@
  * Source: FreeBSD sys/sys/event.h (freebsd-src: the struct with ext[4]
  * and the int64_t data since FreeBSD 12), kqueue(2) for kqueuex() and
  * KQUEUE_CLOEXEC (March 2023, before the stable/14 branch), and the
- * 2023 change (D39377) that made kqueue1() take NetBSD's O_CLOEXEC;
+ * change of 2023 that made kqueue1() take NetBSD's O_CLOEXEC;
  * configure prefers kqueuex().  FreeBSD has no EVFILT_EXCEPT and no
  * NOTE_OOB.  Filters, flags and notes the library never uses are left
  * out.

@@ -8,9 +8,9 @@
  * Sources: NetBSD sys/sys/event.h as in NetBSD 7 (see that stub) for
  * the numbers and the uint32_t members; udata is still an intptr_t in
  * NetBSD 9: NetBSD-current switched it to void * at 9.99.15, after the
- * netbsd-9 branch (libevent pull request 909 and Boost.Asio pull request
- * 334 name the change).  EV_RECEIPT and EV_DISPATCH are there since
- * 2015.  Not confirmed from a netbsd-9 header: the form of EV_SET.  It
+ * netbsd-9 branch (as libevent's and Boost.Asio's changes for NetBSD 10
+ * of 2019 and 2020 say).  EV_RECEIPT and EV_DISPATCH are there since
+ * 2015 (as in the tombibsd/netbsd mirror).  Not confirmed from a netbsd-9 header: the form of EV_SET.  It
  * is stated here as the inline function NetBSD has later, taking an
  * intptr_t that EV_SET casts udata to, so a pointer compiles; NetBSD 7's
  * member-by-member EV_SET is the netbsd7 stub.  No EVFILT_USER (NetBSD
