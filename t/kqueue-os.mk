@@ -29,8 +29,8 @@
 #
 # `make check-kqueue-os` builds and runs each program on its own and
 # prints one line per program: ok, its failed cases, or that it does not
-# compile, with the first error.  `make check` builds them all, as every
-# other test.
+# compile, with the compiler's errors.  `make check` builds them all, as
+# every other test.
 
 KQOS_TESTS = \
 	t/kqueue-os-freebsd14-user \
