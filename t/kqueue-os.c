@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cases of the kqueue-os simulation (t/kqueue-os.mk).  This program
+ * is the library's own kqueue sources compiled against one system's stub
+ * <sys/event.h> and config.h (t/kqueue-os/<profile>/) and linked with the
+ * fake kqueue (t/kqueue-os/fake.c), which behaves as that system does.
+ * The cases drive the public API and assert what the library must do on
+ * that system; they look into the fake only to see which knotes exist
+ * and what the library asked of kevent().  Every result names its case:
+ *
+ *    0 setup           the program is the library on the simulated system
+ *    1 translation     readiness, end-of-file and socket errors to MW_EV_*
+ *    2 interest        a change of interest adds and deletes knotes
+ *    3 priority/tcp    MW_PRIORITY on a TCP connection
+ *    4 priority/pipe   MW_PRIORITY on a pipe
+ *    5 widowed pipe    MW_WRITABLE on a pipe whose reader is closed
+ *    6 waker fallback  a waker when EVFILT_USER cannot be had
+ *    7 udata           tokens through the kernel's cookie
+ *    8 long timeout    waits of INT_MAX ms and without limit
+ *    9 files           regular files and directories
+ *   10 poll fd         mw_poll_fd()
+ *   11 wakers          the wake contract
+ *   12 enoent          knotes already gone do not fail a change
+ */
+#include "config.h"
+
+#include "tap.h"
+
+#if !defined(__linux__)
+/* The fake kqueue stands on Linux's epoll, poll and socket options. */
+int
+main(void)
+{
+    plan_skip_all("the kqueue simulation runs on Linux only");
+}
+#else /* __linux__ */
+
+#include "util.h"
+#include "kqueue-os/fake.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/event.h>
+#include <unistd.h>
+
+#include <miowake.h>
+
+#define F_READ  ((long)EVFILT_READ)
+#define F_WRITE ((long)EVFILT_WRITE)
+#if HAVE_DECL_EVFILT_EXCEPT
+# define F_EXCEPT ((long)EVFILT_EXCEPT)
+#endif
+
+static const struct fake_profile *prof;
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static mw_poll *
+poll_new(void)
+{
+    mw_poll *p;
+    int rc = mw_poll_new(&p);
+
+    if (rc < 0)
+        bail_out("mw_poll_new: %s", tap_errno_name(rc));
+    return p;
+}
+
+/* The kqueue behind p: its descriptor as mw_poll_fd() gives it, else
+ * the one the fake created last (each case makes its poll last). */
+static int
+kq_of(const mw_poll *p)
+{
+    int fd = mw_poll_fd(p);
+
+    return fd >= 0 ? fd : fake_last_kqueue();
+}
+
+static void
+nonblock_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0
+        || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        bail_out("fcntl(%d): %s", fd, strerror(errno));
+}
+
+/* A listening TCP socket on a free loopback port; -1 if this machine
+ * has none to give (no loopback in a sandbox, say). */
+static int
+tcp_listener(struct sockaddr_in *addr)
+{
+    socklen_t len = sizeof(*addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (s < 0)
+        return -1;
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)addr, sizeof(*addr)) < 0
+        || getsockname(s, (struct sockaddr *)addr, &len) < 0
+        || listen(s, 4) < 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* A connected loopback TCP pair, both ends non-blocking. */
+static bool
+tcp_pair(int *server, int *client)
+{
+    struct sockaddr_in addr;
+    int l = tcp_listener(&addr);
+    int c, a;
+
+    if (l < 0)
+        return false;
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&addr, sizeof(addr)) < 0
+        || (a = accept(l, NULL, NULL)) < 0) {
+        if (c >= 0)
+            close(c);
+        close(l);
+        return false;
+    }
+    close(l);
+    nonblock_cloexec(a);
+    nonblock_cloexec(c);
+    *server = a;
+    *client = c;
+    return true;
+}
+
+/* A non-blocking TCP socket whose connect to a closed loopback port is
+ * under way (and will be refused); -1 if that cannot be set up. */
+static int
+refused_connect(void)
+{
+    struct sockaddr_in addr;
+    int l = tcp_listener(&addr);
+    int s;
+
+    if (l < 0)
+        return -1;
+    close(l);               /* nothing listens on the port any more */
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return -1;
+    nonblock_cloexec(s);
+    if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) == 0
+        || errno != EINPROGRESS) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* Wait up to ms for events with token until their flags, ORed, hold all
+ * of want; then take what else is ready at once.  The OR of them all. */
+static uint32_t
+wait_flags(mw_poll *p, mw_token token, uint32_t want, int ms)
+{
+    int64_t end = util_now_ms() + ms;
+    uint32_t all = 0, f;
+
+    for (;;) {
+        int left = (int)(end - util_now_ms());
+
+        if (left <= 0 || util_wait_token(p, token, left, &f, NULL) != 1)
+            break;
+        all |= f;
+        if ((all & want) == want)
+            break;
+    }
+    if (util_poll_drain(p, token, 8, &f) > 0)
+        all |= f;
+    return all;
+}
+
+#if HAVE_DECL_EVFILT_EXCEPT
+/* Take every event ready now, after a moment for the network to settle;
+ * the OR of the flags of those with token. */
+static uint32_t
+settle(mw_poll *p, mw_token token)
+{
+    uint32_t f = 0;
+
+    util_sleep_ms(30);
+    (void)util_poll_drain(p, token, 8, &f);
+    return f;
+}
+#endif
+
+/* Was a change (fd, filter) with flags and error given to kevent() since
+ * fake_changes_clear()? */
+static bool
+change_seen(int fd, long filter, unsigned long flags, int error)
+{
+    struct fake_change c;
+
+    for (size_t i = 0; fake_change_get(i, &c); i++)
+        if (c.ident == (uintptr_t)fd && c.filter == filter
+            && (c.flags & flags) == flags && c.error == error)
+            return true;
+    return false;
+}
+
+/* ---- 0 setup ----------------------------------------------------------- */
+
+static void
+case_setup(void)
+{
+    mw_poll *p = poll_new();
+
+    ok(strcmp(mw_backend(), MW_BACKEND_NAME) == 0,
+       "0 setup: mw_backend() is %s on %s", MW_BACKEND_NAME, prof->name);
+    is_int(mw_poll_fd(p) >= 0 ? mw_poll_fd(p) : fake_last_kqueue(),
+           fake_last_kqueue(),
+           "0 setup: the poll's kqueue is the fake's");
+    mw_poll_free(p);
+}
+
+/* ---- 1 translation ----------------------------------------------------- */
+
+static void
+case_translation(void)
+{
+    mw_poll *p = poll_new();
+    int pfd[2], sv[2], s;
+    uint32_t f;
+
+    util_pipe(pfd);
+    is_errno(mw_poll_register(p, pfd[0], 0x1001, MW_READABLE), 0,
+             "1 translation: a pipe's read end registers READABLE");
+    util_write_byte(pfd[1]);
+    f = wait_flags(p, 0x1001, MW_EV_READABLE, UTIL_LONG_MS);
+    ok(f & MW_EV_READABLE,
+       "1 translation: data in the pipe gives MW_EV_READABLE with its "
+       "token (got %s)", util_flags_str(f));
+    (void)mw_poll_deregister(p, pfd[0]);
+    util_close(pfd[0]);
+    util_close(pfd[1]);
+
+    util_socketpair(sv);
+    is_errno(mw_poll_register(p, sv[0], 0x1002, MW_READABLE), 0,
+             "1 translation: a socket registers READABLE");
+    util_close(sv[1]);
+    f = wait_flags(p, 0x1002, MW_EV_READ_CLOSED, UTIL_LONG_MS);
+    ok(f & MW_EV_READ_CLOSED,
+       "1 translation: the peer's close gives MW_EV_READ_CLOSED (got %s)",
+       util_flags_str(f));
+    (void)mw_poll_deregister(p, sv[0]);
+    util_close(sv[0]);
+
+    s = refused_connect();
+    if (s < 0) {
+        skip(2, "no loopback TCP connect under way to refuse here");
+    } else {
+        is_errno(mw_poll_register(p, s, 0x1003, MW_WRITABLE), 0,
+                 "1 translation: a connecting socket registers WRITABLE");
+        f = wait_flags(p, 0x1003, MW_EV_ERROR | MW_EV_WRITE_CLOSED,
+                       UTIL_LONG_MS);
+        ok((f & (MW_EV_ERROR | MW_EV_WRITE_CLOSED))
+               == (MW_EV_ERROR | MW_EV_WRITE_CLOSED),
+           "1 translation: a refused connect gives MW_EV_ERROR with "
+           "MW_EV_WRITE_CLOSED (got %s)", util_flags_str(f));
+        (void)mw_poll_deregister(p, s);
+        util_close(s);
+    }
+    mw_poll_free(p);
+}
+
+/* ---- 2 interest -------------------------------------------------------- */
+
+static void
+case_interest(void)
+{
+    mw_poll *p = poll_new();
+    int kq = kq_of(p);
+    int sv[2];
+
+    util_socketpair(sv);
+    is_errno(mw_poll_register(p, sv[0], 0x2001, MW_READABLE | MW_WRITABLE),
+             0, "2 interest: a socket registers READABLE|WRITABLE");
+    ok(fake_knote_exists(kq, (uintptr_t)sv[0], F_READ)
+       && fake_knote_exists(kq, (uintptr_t)sv[0], F_WRITE),
+       "2 interest: that makes a read knote and a write knote");
+    is_errno(mw_poll_reregister(p, sv[0], 0x2001, MW_WRITABLE), 0,
+             "2 interest: reregistered WRITABLE alone");
+    ok(!fake_knote_exists(kq, (uintptr_t)sv[0], F_READ),
+       "2 interest: the read knote is gone");
+    ok(fake_knote_exists(kq, (uintptr_t)sv[0], F_WRITE),
+       "2 interest: the write knote is there");
+    is_errno(mw_poll_deregister(p, sv[0]), 0,
+             "2 interest: deregistered");
+    is_int(fake_fd_knotes(kq, sv[0]), 0,
+           "2 interest: no knote of the descriptor remains");
+    util_close(sv[0]);
+    util_close(sv[1]);
+    mw_poll_free(p);
+}
+
+/* ---- 3 priority/tcp ---------------------------------------------------- */
+
+static void
+case_priority_tcp(void)
+{
+    mw_poll *p = poll_new();
+    int kq = kq_of(p);
+    int a, b;
+
+    if (!tcp_pair(&a, &b)) {
+        skip(1, "3 priority/tcp: no loopback TCP connection here");
+        mw_poll_free(p);
+        return;
+    }
+#if HAVE_DECL_EVFILT_EXCEPT
+    {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        int64_t end;
+        uint32_t f;
+        char c;
+
+        is_errno(mw_poll_register(p, a, 0x3001, MW_READABLE | MW_PRIORITY),
+                 0, "3 priority/tcp: a connection registers "
+                 "READABLE|PRIORITY");
+        ok(fake_knote_exists(kq, (uintptr_t)a, F_EXCEPT),
+           "3 priority/tcp: MW_PRIORITY is an EVFILT_EXCEPT knote");
+
+        if (send(b, "data", 4, MSG_NOSIGNAL) != 4)
+            bail_out("send: %s", strerror(errno));
+        f = wait_flags(p, 0x3001, MW_EV_READABLE, UTIL_LONG_MS);
+        f |= settle(p, 0x3001);
+        ok(f & MW_EV_READABLE,
+           "3 priority/tcp: ordinary data is MW_EV_READABLE (got %s)",
+           util_flags_str(f));
+        ok(!(f & MW_EV_PRIORITY),
+           "3 priority/tcp: ordinary data is not MW_EV_PRIORITY (got %s)",
+           util_flags_str(f));
+        (void)util_drain(a);
+
+        if (send(b, "!", 1, MSG_OOB | MSG_NOSIGNAL) != 1)
+            bail_out("send(MSG_OOB): %s", strerror(errno));
+        f = wait_flags(p, 0x3001, MW_EV_PRIORITY, UTIL_LONG_MS);
+        ok(f & MW_EV_PRIORITY,
+           "3 priority/tcp: MSG_OOB data is MW_EV_PRIORITY (got %s)",
+           util_flags_str(f));
+        /* Take the urgent byte, so that it is not what the reset below
+         * reports. */
+        end = util_now_ms() + UTIL_LONG_MS;
+        while (recv(a, &c, 1, MSG_OOB) != 1 && util_now_ms() < end)
+            util_sleep_ms(5);
+        (void)util_drain(a);
+        (void)settle(p, 0x3001);
+
+        if (setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+            bail_out("SO_LINGER: %s", strerror(errno));
+        util_close(b);
+        f = wait_flags(p, 0x3001, MW_EV_READ_CLOSED | MW_EV_ERROR,
+                       UTIL_LONG_MS);
+        f |= settle(p, 0x3001);
+        ok((f & (MW_EV_READ_CLOSED | MW_EV_ERROR))
+               == (MW_EV_READ_CLOSED | MW_EV_ERROR),
+           "3 priority/tcp: a reset is MW_EV_READ_CLOSED|MW_EV_ERROR "
+           "(got %s)", util_flags_str(f));
+        ok(!(f & MW_EV_PRIORITY),
+           "3 priority/tcp: a reset is not MW_EV_PRIORITY (got %s)",
+           util_flags_str(f));
+        (void)mw_poll_deregister(p, a);
+    }
+#else
+    is_errno(mw_poll_register(p, a, 0x3001, MW_READABLE | MW_PRIORITY),
+             -ENOTSUP, "3 priority/tcp: MW_PRIORITY is -ENOTSUP on %s, "
+             "which has no EVFILT_EXCEPT", prof->name);
+    is_int(fake_fd_knotes(kq, a), 0,
+           "3 priority/tcp: and leaves no knote");
+    util_close(b);
+#endif
+    util_close(a);
+    mw_poll_free(p);
+}
+
+/* ---- 4 priority/pipe --------------------------------------------------- */
+
+static void
+case_priority_pipe(void)
+{
+    mw_poll *p = poll_new();
+    int kq = kq_of(p);
+    bool refused = !prof->has_except || prof->except_pipe_error != 0;
+    int pfd[2];
+    uint32_t f;
+    int rc;
+
+    util_pipe(pfd);
+    rc = mw_poll_register(p, pfd[0], 0x4001, MW_READABLE | MW_PRIORITY);
+    if (refused) {
+        is_errno(rc, -ENOTSUP, "4 priority/pipe: READABLE|PRIORITY on a "
+                 "pipe is -ENOTSUP on %s (%s)", prof->name,
+                 prof->has_except ? "EVFILT_EXCEPT refused on pipes"
+                                  : "no EVFILT_EXCEPT");
+        is_int(fake_fd_knotes(kq, pfd[0]), 0,
+               "4 priority/pipe: and nothing is registered");
+    } else {
+        is_errno(rc, 0, "4 priority/pipe: READABLE|PRIORITY on a pipe "
+                 "registers on %s", prof->name);
+        (void)mw_poll_deregister(p, pfd[0]);
+    }
+    is_errno(mw_poll_register(p, pfd[0], 0x4001, MW_READABLE), 0,
+             "4 priority/pipe: a plain READABLE registration then "
+             "succeeds");
+    if (refused) {
+        is_errno(mw_poll_reregister(p, pfd[0], 0x4001,
+                                    MW_READABLE | MW_PRIORITY),
+                 -ENOTSUP, "4 priority/pipe: reregistering READABLE -> "
+                 "READABLE|PRIORITY is -ENOTSUP");
+        ok(fake_knote_exists(kq, (uintptr_t)pfd[0], F_READ)
+           && fake_fd_knotes(kq, pfd[0]) == 1,
+           "4 priority/pipe: and keeps the read knote, alone");
+    }
+    util_write_byte(pfd[1]);
+    f = wait_flags(p, 0x4001, MW_EV_READABLE, UTIL_LONG_MS);
+    ok(f & MW_EV_READABLE,
+       "4 priority/pipe: the registration reports data (got %s)",
+       util_flags_str(f));
+    (void)mw_poll_deregister(p, pfd[0]);
+    util_close(pfd[0]);
+    util_close(pfd[1]);
+    mw_poll_free(p);
+}
+
+/* ---- 5 widowed pipe ---------------------------------------------------- */
+
+static void
+case_widowed_pipe(void)
+{
+    mw_poll *p = poll_new();
+    int kq = kq_of(p);
+    int pfd[2];
+    int rc;
+
+    util_pipe(pfd);
+    util_close(pfd[0]);
+    rc = mw_poll_register(p, pfd[1], 0x5001, MW_WRITABLE);
+    if (prof->widowed_pipe_write_error != 0) {
+        is_errno(rc, -EPIPE, "5 widowed pipe: WRITABLE on a pipe whose "
+                 "reader is closed is -EPIPE on %s (the kernel: %s)",
+                 prof->name,
+                 tap_errno_name(-(long long)prof->widowed_pipe_write_error));
+        is_int(fake_fd_knotes(kq, pfd[1]), 0,
+               "5 widowed pipe: and no knote is attached");
+        if (rc == 0)
+            (void)mw_poll_deregister(p, pfd[1]);
+    } else {
+        uint32_t f;
+
+        is_errno(rc, 0, "5 widowed pipe: WRITABLE on a pipe whose reader "
+                 "is closed registers on %s", prof->name);
+        f = wait_flags(p, 0x5001, MW_EV_WRITE_CLOSED, UTIL_LONG_MS);
+        ok(f & MW_EV_WRITE_CLOSED,
+           "5 widowed pipe: and the next wait reports MW_EV_WRITE_CLOSED "
+           "(got %s)", util_flags_str(f));
+        (void)mw_poll_deregister(p, pfd[1]);
+    }
+    util_close(pfd[1]);
+    mw_poll_free(p);
+}
+
+/* ---- 6 waker fallback -------------------------------------------------- */
+
+#if defined(KQOS_WAKER_USER)
+/* Wake the first and the last of n wakers and see both events come. */
+static void
+many_wakers(size_t n)
+{
+    mw_poll *p = poll_new();
+    mw_waker **w = calloc(n, sizeof(*w));
+    struct mw_event ev[64];
+    bool first = false, last = false;
+    size_t failed = 0;
+    int first_rc = 0;
+    int64_t end;
+
+    if (!w)
+        bail_out("calloc");
+    for (size_t i = 0; i < n; i++) {
+        int rc = mw_waker_new(&w[i], p, (mw_token)(0x60000 + i));
+
+        if (rc < 0 && failed++ == 0)
+            first_rc = rc;
+    }
+    is_int(failed, 0, "6 waker fallback: %zu wakers on one poll all "
+           "succeed (first failure %s; %zu EVFILT_USER knotes)", n,
+           tap_errno_name(first_rc), fake_user_knotes());
+    if (w[0] && w[n - 1]) {
+        (void)mw_waker_wake(w[0]);
+        (void)mw_waker_wake(w[n - 1]);
+        end = util_now_ms() + UTIL_LONG_MS;
+        while (!(first && last) && util_now_ms() < end) {
+            int r = util_wait(p, ev, 64, 100);
+
+            for (int i = 0; i < r; i++) {
+                first = first || ev[i].token == 0x60000;
+                last = last || ev[i].token == (mw_token)(0x60000 + n - 1);
+            }
+        }
+    }
+    ok(first, "6 waker fallback: the wake of waker #1 is delivered");
+    ok(last, "6 waker fallback: the wake of waker #%zu is delivered", n);
+    for (size_t i = 0; i < n; i++)
+        mw_waker_free(w[i]);
+    free(w);
+    mw_poll_free(p);
+}
+#endif
+
+static void
+case_waker_fallback(void)
+{
+#if defined(KQOS_WAKER_USER)
+    static const int errs[] = { EINVAL, ENOSYS, ENOMEM };
+
+    for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+        mw_poll *p = poll_new();
+        char name[32];
+        mw_waker *w;
+        uint32_t f;
+        int rc;
+
+        snprintf(name, sizeof(name), "%s",
+                 tap_errno_name(-(long long)errs[i]));
+        fake_fail_user_add(errs[i]);
+        rc = mw_waker_new(&w, p, 0x6001);
+        fake_fail_user_add(0);
+        is_errno(rc, 0, "6 waker fallback: mw_waker_new succeeds when "
+                 "EVFILT_USER's EV_ADD fails with %s", name + 1);
+        if (rc == 0) {
+            is_errno(mw_waker_wake(w), 0,
+                     "6 waker fallback: (%s) the wake succeeds", name + 1);
+            f = wait_flags(p, 0x6001, MW_EV_READABLE, UTIL_LONG_MS);
+            is_int(f, MW_EV_READABLE, "6 waker fallback: (%s) the wake "
+                   "is delivered with its token", name + 1);
+            mw_waker_free(w);
+        } else {
+            skip(2, "no waker");
+        }
+        mw_poll_free(p);
+    }
+    many_wakers(1100);
+#else
+    mw_poll *p = poll_new();
+    mw_waker *w;
+    uint32_t f;
+
+    is_errno(mw_waker_new(&w, p, 0x6001), 0,
+             "6 waker fallback: (pipe waker) mw_waker_new succeeds");
+    is_errno(mw_waker_wake(w), 0,
+             "6 waker fallback: (pipe waker) the wake succeeds");
+    f = wait_flags(p, 0x6001, MW_EV_READABLE, UTIL_LONG_MS);
+    is_int(f, MW_EV_READABLE,
+           "6 waker fallback: (pipe waker) the wake is delivered");
+    mw_waker_free(w);
+    mw_poll_free(p);
+#endif
+}
+
+/* ---- 7 udata ----------------------------------------------------------- */
+
+static void
+case_udata(void)
+{
+    const mw_token fd_token = (mw_token)UINTPTR_MAX - 2;
+    const mw_token waker_token = (mw_token)UINTPTR_MAX - 9;
+    mw_poll *p = poll_new();
+    struct mw_event ev[16];
+    bool got_fd = false, got_waker = false;
+    int others = 0;
+    mw_waker *w;
+    int pfd[2];
+    int64_t end;
+
+    util_pipe(pfd);
+    is_errno(mw_poll_register(p, pfd[0], fd_token, MW_READABLE), 0,
+             "7 udata: a descriptor registers under a large token");
+    is_errno(mw_waker_new(&w, p, waker_token), 0,
+             "7 udata: a waker is made under a large token");
+    util_write_byte(pfd[1]);
+    (void)mw_waker_wake(w);
+    end = util_now_ms() + UTIL_LONG_MS;
+    while (!(got_fd && got_waker) && util_now_ms() < end) {
+        int n = util_wait(p, ev, 16, 100);
+
+        for (int i = 0; i < n; i++) {
+            if (ev[i].token == fd_token)
+                got_fd = true;
+            else if (ev[i].token == waker_token)
+                got_waker = true;
+            else
+                others++;
+        }
+    }
+    ok(got_fd, "7 udata: the descriptor's event carries its token");
+    ok(got_waker, "7 udata: the waker's event carries its token");
+    is_int(others, 0, "7 udata: no event carries any other token");
+    mw_waker_free(w);
+    (void)mw_poll_deregister(p, pfd[0]);
+    util_close(pfd[0]);
+    util_close(pfd[1]);
+    mw_poll_free(p);
+}
+
+/* ---- 8 long timeout ---------------------------------------------------- */
+
+static void
+long_wait_woken(mw_poll *p, mw_waker *w, mw_token token, int timeout_ms,
+                const char *what)
+{
+    struct util_later later = { .w = w, .delay_ms = 50 };
+    struct mw_event ev[8];
+    pthread_t t;
+    int n;
+
+    util_thread_start(&t, util_wake_later, &later);
+    do
+        n = mw_poll_wait(p, ev, 8, timeout_ms);
+    while (n == -EINTR);
+    util_thread_join(t);
+    ok(n > 0 && util_count_token(ev, n, token, NULL) == 1,
+       "8 long timeout: a wait %s is ended by a wake from another thread "
+       "(got %s)", what, tap_errno_name(n));
+    (void)util_poll_drain(p, token, 4, NULL);
+}
+
+static void
+case_long_timeout(void)
+{
+    mw_poll *p = poll_new();
+    struct mw_event ev[8];
+    mw_waker *w;
+    int pfd[2];
+    int n;
+
+    util_pipe(pfd);
+    util_write_byte(pfd[1]);
+    is_errno(mw_poll_register(p, pfd[0], 0x8001, MW_READABLE), 0,
+             "8 long timeout: a readable pipe registers");
+    n = mw_poll_wait(p, ev, 8, INT_MAX);
+    ok(n > 0 && util_count_token(ev, n, 0x8001, NULL) == 1,
+       "8 long timeout: a wait of INT_MAX ms returns the ready event "
+       "(got %s)", tap_errno_name(n));
+    (void)mw_poll_deregister(p, pfd[0]);
+    util_close(pfd[0]);
+    util_close(pfd[1]);
+
+    if (mw_waker_new(&w, p, 0x8002) < 0)
+        bail_out("mw_waker_new");
+    long_wait_woken(p, w, 0x8002, -1, "with no limit");
+    long_wait_woken(p, w, 0x8002, INT_MAX, "of INT_MAX ms");
+    mw_waker_free(w);
+    mw_poll_free(p);
+}
+
+/* ---- 9 files ----------------------------------------------------------- */
+
+static void
+refused_file(mw_poll *p, int kq, int fd, const char *what)
+{
+    int rc = mw_poll_register(p, fd, 0x9001, MW_READABLE);
+
+    is_errno(rc, -EPERM, "9 files: %s registered READABLE is -EPERM, as "
+             "on epoll", what);
+    is_int(fake_fd_knotes(kq, fd), 0, "9 files: and no knote of the %s "
+           "remains", what);
+    if (rc == 0)
+        (void)mw_poll_deregister(p, fd);
+}
+
+static void
+case_files(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    mw_poll *p = poll_new();
+    int kq = kq_of(p);
+    char path[4096];
+    int fd, dir;
+
+    snprintf(path, sizeof(path), "%s/kqueue-os-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    fd = mkstemp(path);
+    if (fd < 0)
+        bail_out("mkstemp(%s): %s", path, strerror(errno));
+    (void)unlink(path);
+    refused_file(p, kq, fd, "regular file");
+    util_close(fd);
+
+    dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        bail_out("open(.): %s", strerror(errno));
+    refused_file(p, kq, dir, "directory");
+    util_close(dir);
+    mw_poll_free(p);
+}
+
+/* ---- 10 poll fd -------------------------------------------------------- */
+
+static void
+case_poll_fd(void)
+{
+    mw_poll *p = poll_new();
+    int fd = mw_poll_fd(p);
+
+    ok(fd >= 0, "10 poll fd: mw_poll_fd() gives a descriptor on %s "
+       "(got %s)", prof->name, tap_errno_name(fd));
+    if (fd >= 0)
+        is_int(util_is_cloexec(fd), 1,
+               "10 poll fd: the descriptor is close-on-exec");
+    else
+        skip(1, "no descriptor");
+    mw_poll_free(p);
+}
+
+/* ---- 11 wakers --------------------------------------------------------- */
+
+static void
+case_wakers(void)
+{
+    struct util_later later;
+    mw_poll *p = poll_new();
+    struct mw_event ev[8];
+    mw_waker *w, *gone;
+    int n, count, fails = 0, hits = 0;
+    pthread_t t;
+    uint32_t f;
+
+    if (mw_waker_new(&w, p, 0xb001) < 0 || mw_waker_new(&gone, p, 0xb002) < 0)
+        bail_out("mw_waker_new");
+
+    (void)mw_waker_wake(w);
+    n = util_wait(p, ev, 8, UTIL_LONG_MS);
+    count = util_count_token(ev, n > 0 ? n : 0, 0xb001, &f);
+    count += util_poll_drain(p, 0xb001, 4, NULL);
+    is_int(count, 1, "11 wakers: a wake before the wait gives one event");
+    is_int(f, MW_EV_READABLE,
+           "11 wakers: its flags are exactly MW_EV_READABLE");
+
+    for (int i = 0; i < 1000; i++)
+        if (mw_waker_wake(w) != 0)
+            fails++;
+    n = util_wait(p, ev, 8, UTIL_LONG_MS);
+    count = util_count_token(ev, n > 0 ? n : 0, 0xb001, NULL);
+    count += util_poll_drain(p, 0xb001, 4, NULL);
+    ok(fails == 0 && count == 1,
+       "11 wakers: 1000 wakes merge into one event (%d events, %d failed "
+       "wakes)", count, fails);
+
+    later.w = w;
+    later.delay_ms = 50;
+    util_thread_start(&t, util_wake_later, &later);
+    do
+        n = mw_poll_wait(p, ev, 8, -1);
+    while (n == -EINTR);
+    util_thread_join(t);
+    ok(n > 0 && util_count_token(ev, n, 0xb001, NULL) == 1,
+       "11 wakers: a wake from another thread ends a blocking wait "
+       "(got %s)", tap_errno_name(n));
+
+    (void)mw_waker_wake(gone);
+    mw_waker_free(gone);
+    ok(util_fence(p, w, 0xb001, 0xb002, &hits, NULL) && hits == 0,
+       "11 wakers: a waker freed while pending gives no event after "
+       "(%d)", hits);
+    mw_waker_free(w);
+    mw_poll_free(p);
+}
+
+/* ---- 12 enoent --------------------------------------------------------- */
+
+static void
+case_enoent(void)
+{
+    mw_poll *p = poll_new();
+    int kq = kq_of(p);
+    int s1[2], s2[2], s3[2];
+    int fd;
+
+    util_socketpair(s1);
+    util_socketpair(s2);
+    util_socketpair(s3);
+
+    /* Closed while registered, its number then given to another socket:
+     * the kernel dropped the knotes at close(), and the library's
+     * EV_DELETEs find nothing. */
+    fd = s1[0];
+    is_errno(mw_poll_register(p, fd, 0xc001, MW_READABLE | MW_WRITABLE), 0,
+             "12 enoent: a socket registers READABLE|WRITABLE");
+    if (dup2(s2[0], fd) < 0)
+        bail_out("dup2: %s", strerror(errno));
+    fake_changes_clear();
+    is_errno(mw_poll_reregister(p, fd, 0xc001, MW_WRITABLE), 0,
+             "12 enoent: after close and reuse of the number, "
+             "reregistering WRITABLE succeeds");
+    ok(change_seen(fd, F_READ, EV_DELETE, ENOENT),
+       "12 enoent: (the EV_DELETE of the read knote found none: ENOENT)");
+    ok(fake_knote_exists(kq, (uintptr_t)fd, F_WRITE)
+       && !fake_knote_exists(kq, (uintptr_t)fd, F_READ),
+       "12 enoent: the new socket is watched for writing alone");
+    is_errno(mw_poll_deregister(p, fd), 0,
+             "12 enoent: deregistering it succeeds");
+    is_int(fake_fd_knotes(kq, fd), 0, "12 enoent: no knote remains");
+
+    is_errno(mw_poll_register(p, fd, 0xc002, MW_READABLE | MW_WRITABLE), 0,
+             "12 enoent: the number registers again");
+    if (dup2(s3[0], fd) < 0)
+        bail_out("dup2: %s", strerror(errno));
+    is_errno(mw_poll_deregister(p, fd), 0,
+             "12 enoent: deregistering after close and reuse succeeds "
+             "though both EV_DELETEs find nothing");
+
+    is_errno(mw_poll_register(p, s2[1], 0xc003, MW_READABLE), 0,
+             "12 enoent: another socket registers");
+    util_close(s2[1]);
+    is_errno(mw_poll_deregister(p, s2[1]), 0,
+             "12 enoent: deregistering it once closed succeeds");
+
+    util_close(fd);
+    util_close(s1[1]);
+    util_close(s2[0]);
+    util_close(s3[0]);
+    util_close(s3[1]);
+    mw_poll_free(p);
+}
+
+int
+main(void)
+{
+    tap_watchdog(60);
+    signal(SIGPIPE, SIG_IGN);
+    prof = fake_profile();
+    diag("%s on a simulated %s kqueue", mw_backend(), prof->name);
+
+    case_setup();
+    case_translation();
+    case_interest();
+    case_priority_tcp();
+    case_priority_pipe();
+    case_widowed_pipe();
+    case_waker_fallback();
+    case_udata();
+    case_long_timeout();
+    case_files();
+    case_poll_fd();
+    case_wakers();
+    case_enoent();
+    return done_testing();
+}
+
+#endif /* __linux__ */

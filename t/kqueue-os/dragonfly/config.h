@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kqueue-os simulation's config.h for DragonFly BSD: the build's own
+ * config.h, then what configure would answer there (from the facts of
+ * its <sys/event.h>, stated by the stub sys/event.h beside this file).
+ * #include "config.h" finds it first through -iquote (t/kqueue-os.mk).
+ */
+#ifndef KQOS_PROFILE_CONFIG_H
+#define KQOS_PROFILE_CONFIG_H
+
+#include_next "config.h"
+#include "../config-common.h"
+
+#define KQOS_PROFILE KQOS_DRAGONFLY
+
+#define HAVE_DECL_EVFILT_USER 1
+#define HAVE_DECL_NOTE_TRIGGER 1
+#define HAVE_DECL_EVFILT_EXCEPT 1
+#define HAVE_DECL_NOTE_OOB 1
+/* Neither kqueue1() nor kqueuex(): kqueue() then FD_CLOEXEC. */
+/* The type of kevent()'s nchanges and nevents. */
+#define KQOS_KEVENT_COUNT int
+
+#endif /* KQOS_PROFILE_CONFIG_H */

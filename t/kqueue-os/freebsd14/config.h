@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kqueue-os simulation's config.h for FreeBSD 14: the build's own
+ * config.h, then what configure would answer there (from the facts of
+ * its <sys/event.h>, stated by the stub sys/event.h beside this file).
+ * #include "config.h" finds it first through -iquote (t/kqueue-os.mk).
+ */
+#ifndef KQOS_PROFILE_CONFIG_H
+#define KQOS_PROFILE_CONFIG_H
+
+#include_next "config.h"
+#include "../config-common.h"
+
+#define KQOS_PROFILE KQOS_FREEBSD14
+
+#define HAVE_DECL_EVFILT_USER 1
+#define HAVE_DECL_NOTE_TRIGGER 1
+#define HAVE_DECL_EVFILT_EXCEPT 0
+#define HAVE_DECL_NOTE_OOB 0
+/* kqueuex(KQUEUE_CLOEXEC), which configure prefers to kqueue1(). */
+#define MW_HAVE_KQUEUEX 1
+/* The type of kevent()'s nchanges and nevents. */
+#define KQOS_KEVENT_COUNT int
+
+#endif /* KQOS_PROFILE_CONFIG_H */

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kqueue-os simulation's config.h for NetBSD 7: the build's own
+ * config.h, then what configure would answer there (from the facts of
+ * its <sys/event.h>, stated by the stub sys/event.h beside this file).
+ * #include "config.h" finds it first through -iquote (t/kqueue-os.mk).
+ */
+#ifndef KQOS_PROFILE_CONFIG_H
+#define KQOS_PROFILE_CONFIG_H
+
+#include_next "config.h"
+#include "../config-common.h"
+
+#define KQOS_PROFILE KQOS_NETBSD7
+
+#define HAVE_DECL_EVFILT_USER 0
+#define HAVE_DECL_NOTE_TRIGGER 0
+#define HAVE_DECL_EVFILT_EXCEPT 0
+#define HAVE_DECL_NOTE_OOB 0
+#define MW_HAVE_KQUEUE1 1
+/* The type of kevent()'s nchanges and nevents. */
+#define KQOS_KEVENT_COUNT size_t
+
+#endif /* KQOS_PROFILE_CONFIG_H */
