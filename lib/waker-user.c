@@ -51,6 +51,28 @@ user_knote_refused(int rc)
     return rc == -EINVAL || rc == -ENOMEM || rc == -ENOSYS;
 }
 
+/* Add the waker's knote, untriggered and under no cookie yet, so that a
+ * refusal is known before the core looks for the waker's descriptor; on
+ * a refusal, make the waker a pipe.  0 or -errno. */
+static int
+add_knote_or_pipe(struct mw__waker *wk, struct mw__poller *p)
+{
+    int rc;
+
+    if (MW_KQUEUE_EMULATED) {
+        wk->kq = mw__poller_kqueue_ref(p);  /* added when armed */
+        return 0;
+    }
+    rc = mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                  EV_ADD | EV_CLEAR, 0, 0);
+    if (rc == 0) {
+        wk->kq = mw__poller_kqueue_ref(p);
+        return 0;
+    }
+    wk->kq = NULL;
+    return user_knote_refused(rc) ? mw__pipe(wk->pipe) : rc;
+}
+
 int
 mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 {
@@ -63,18 +85,7 @@ mw__waker_open(struct mw__waker **out, struct mw__poller *p)
                                           memory_order_relaxed);
     wk->cookie = 0;
     wk->pipe[0] = wk->pipe[1] = -1;
-    /* Added now, untriggered and under no cookie yet, so that a refusal
-     * is known before the core looks for the waker's descriptor. */
-    rc = MW_KQUEUE_EMULATED ? 0
-         : mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
-                                    EV_ADD | EV_CLEAR, 0, 0);
-    if (rc == 0) {
-        wk->kq = mw__poller_kqueue_ref(p);
-    } else {
-        wk->kq = NULL;
-        if (user_knote_refused(rc))
-            rc = mw__pipe(wk->pipe);
-    }
+    rc = add_knote_or_pipe(wk, p);
     if (rc < 0) {
         free(wk);
         return rc;
