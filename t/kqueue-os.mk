@@ -24,8 +24,9 @@
 # -Werror for the conversions a system's types make errors of (an
 # intptr_t udata, say).
 #
-# The simulation needs Linux (epoll, POLLRDHUP, SO_ERROR's behaviour);
-# elsewhere the programs still build, with calls that fail, and skip.
+# The simulation needs Linux (epoll, POLLRDHUP, SO_ERROR's behaviour), so
+# configure enables it there only (KQUEUE_SIMULATION); a program built
+# elsewhere anyway has calls that fail, and skips.
 #
 # `make check-kqueue-os` builds and runs each program on its own and
 # prints one line per program: ok, its failed cases, or that it does not
@@ -47,8 +48,16 @@ KQOS_TESTS = \
 	t/kqueue-os-dragonfly-user \
 	t/kqueue-os-dragonfly-pipe
 
+# Built and run where configure found a Linux host and a compiler of
+# GCC's family (-iquote, -Werror=...): elsewhere, on a BSD say, the stubs
+# would stand in for the system's own headers.
+if KQUEUE_SIMULATION
 check_PROGRAMS += $(KQOS_TESTS)
 TESTS += $(KQOS_TESTS)
+else
+EXTRA_PROGRAMS += $(KQOS_TESTS)
+CLEANFILES += $(KQOS_TESTS:=$(EXEEXT))
+endif
 
 # The library's sources, as a kqueue build on the system would select
 # them, and the harness.
