@@ -360,9 +360,12 @@ kevent_to_flags(const struct kevent *kev)
     /* XNU's except filter for sockets is the read filter with a test for
      * NOTE_OOB: it also fires for ordinary data, without NOTE_OOB, and at
      * the end of the stream, with EV_EOF and the socket's error in fflags
-     * (ECONNRESET, 54, has NOTE_OOB's bit): so EV_EOF first. */
+     * (ECONNRESET, 54, has NOTE_OOB's bit): so EV_EOF first, and it is
+     * the end of the stream, which epoll reports whatever the interest. */
     else if (kev->filter == EVFILT_EXCEPT) {
-        if (!(kev->flags & EV_EOF) && (kev->fflags & NOTE_OOB))
+        if (kev->flags & EV_EOF)
+            f |= MW_EV_READ_CLOSED | (kev->fflags != 0 ? MW_EV_ERROR : 0);
+        else if (kev->fflags & NOTE_OOB)
             f |= MW_EV_PRIORITY;
     }
 #endif
