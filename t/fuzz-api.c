@@ -769,9 +769,8 @@ op_waker_new(void)
              "own", nnew);
     wk->live = true;
     wk->attached = true;
-    trace("waker_new #%d tok %#lx own fd %s (%d new%s)", (int)(wk - S.wakers),
-          (unsigned long)wk->token, fdname(wk->rfd), nnew,
-          S.haunted ? "; wakes no longer checked" : "");
+    trace("waker_new #%d tok %#lx own fd %s (%d new)", (int)(wk - S.wakers),
+          (unsigned long)wk->token, fdname(wk->rfd), nnew);
 }
 
 static struct waker *
@@ -843,13 +842,6 @@ wait_once(size_t cap)
     int n;
 
     n = mw_poll_wait(S.poll, ev, cap, 0);
-    /* libkqueue's kevent() fails outright at times once a ghost sits in
-     * its epoll set (EBADF, depending on what its freed memory holds). */
-    if (n < 0 && S.haunted) {
-        trace("  wait failed with %s under libkqueue with a ghost",
-              ename(n));
-        return 0;
-    }
     if (n < 0 || (size_t)n > cap)
         fail("mw_poll_wait(capacity %zu, timeout 0) returned %s", cap,
              ename(n));
@@ -868,7 +860,7 @@ wait_once(size_t cap)
             if (!w)
                 fail("an event carries token %#lx of a waker that was freed "
                      "(or never attached to this poll)", (unsigned long)t);
-            if (!w->woken && !S.haunted)
+            if (!w->woken)
                 fail("an event carries token %#lx of waker #%d, which was "
                      "not woken since its last event (never woken, or the "
                      "event came twice)", (unsigned long)t,
@@ -899,7 +891,7 @@ wait_once(size_t cap)
     if (n == 0)
         for (int k = 0; k < MAX_WAKERS; k++)
             if (S.wakers[k].live && S.wakers[k].attached
-                && S.wakers[k].woken && !S.haunted)
+                && S.wakers[k].woken)
                 fail("mw_poll_wait(capacity %zu, timeout 0) returned 0 while "
                      "waker #%d (token %#lx) was woken and its event not "
                      "handed out: a lost or stranded wake", cap, k,
@@ -950,8 +942,7 @@ op_drain_wait(uint8_t b)
      * dry.  Each scan starts where the last stopped, so every woken
      * waker must have come out by now all the same. */
     for (int k = 0; k < MAX_WAKERS; k++)
-        if (S.wakers[k].live && S.wakers[k].attached && S.wakers[k].woken
-            && !S.haunted)
+        if (S.wakers[k].live && S.wakers[k].attached && S.wakers[k].woken)
             fail("%d timeout-0 waits of capacity %zu never handed out waker "
                  "#%d's event", rounds, cap, k);
     /* libkqueue too reports a descriptor reregistered from reading and
@@ -1062,7 +1053,6 @@ poll_free_all(bool poll_first)
         m->reg_moved = false;
         m->nghost = 0;
     }
-    S.haunted = false;
     trace("poll and wakers freed (%s first)", poll_first ? "poll" : "wakers");
 }
 
