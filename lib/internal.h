@@ -181,7 +181,8 @@ void mw__poller_close(struct mw__poller *p, bool in_child);
  * needs both to change all of them or none.  Errors come back as -errno:
  * the kernel's, or the poller's own where it keeps the set itself
  * (-EEXIST, -ENOENT, -ENOMEM from the poll(2) poller; -EBADF from the
- * kqueue poller for a file libkqueue cannot see was closed). */
+ * kqueue poller for a file libkqueue cannot see was closed, and from
+ * epoll's MOD for a number whose registered file was closed). */
 int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                     mw_token cookie, unsigned interest, unsigned was);
 /* A descriptor of a waker is about to be closed: drop what the poller

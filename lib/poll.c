@@ -176,11 +176,6 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
     } else {
         rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
                             interest, slot->interest);
-        /* epoll's word for a number whose registered file was closed and
-         * whose new file is not in the set: to the caller, the registered
-         * descriptor is gone, as when the number is still closed. */
-        if (rc == -ENOENT)
-            rc = -EBADF;
         if (rc == 0) {
             slot->token = token;
             slot->interest = interest;

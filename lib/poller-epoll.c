@@ -101,8 +101,14 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
             : op == MW__CTL_MOD ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
 
     (void)was;
-    if (epoll_ctl(p->epfd, eop, fd, &ev) < 0)
+    if (epoll_ctl(p->epfd, eop, fd, &ev) < 0) {
+        /* A modified number not in the set: its registered file was
+         * closed and the number names a new one, which to the caller is
+         * a closed descriptor, as when the number is still closed. */
+        if (op == MW__CTL_MOD && errno == ENOENT)
+            return -EBADF;
         return -errno;
+    }
     return 0;
 }
 
