@@ -30,7 +30,8 @@
 #
 # `make check-kqueue-os` builds and runs each program on its own and
 # prints one line per program: ok, its failed cases, or that it does not
-# compile, with the compiler's errors.  `make check` builds them all, as
+# compile, with the compiler's errors; it fails if any program did not
+# compile or pass.  `make check` builds them all, as
 # every other test.
 
 KQOS_TESTS = \
@@ -170,21 +171,28 @@ EXTRA_DIST += t/kqueue-os/config-common.h \
 
 # Each program on its own, whatever the others do: for comparing one
 # library with another (a program that does not compile is a result).
+# Every program's line is printed; then the target fails if any program
+# did not compile or did not pass, so that a script or CI that runs it
+# sees a broken system without reading the lines.
 check-kqueue-os: t/libtap.a
-	@for p in $(KQOS_TESTS); do \
+	@bad=0; n=0; for p in $(KQOS_TESTS); do n=`expr $$n + 1`; \
 	  if $(MAKE) $(AM_MAKEFLAGS) -k $$p$(EXEEXT) >$$p.build 2>&1; then \
 	    ./$$p$(EXEEXT) >$$p.tap 2>&1; rc=$$?; \
 	    failed=`sed -n 's/^not ok [0-9]* - \([0-9]*\) .*/\1/p' $$p.tap \
 	            | sort -n | uniq | tr '\n' ' '`; \
 	    if test $$rc -eq 0; then echo "$$p: ok"; \
 	    elif test -n "$$failed"; then \
-	      echo "$$p: cases failing: $$failed(see $$p.tap)"; \
-	    else echo "$$p: exit $$rc (see $$p.tap)"; fi; \
+	      echo "$$p: cases failing: $$failed(see $$p.tap)"; bad=`expr $$bad + 1`; \
+	    else echo "$$p: exit $$rc (see $$p.tap)"; bad=`expr $$bad + 1`; fi; \
 	  else \
-	    echo "$$p: does not compile:"; \
+	    echo "$$p: does not compile:"; bad=`expr $$bad + 1`; \
 	    grep 'error:' $$p.build | sed 's/^.*\/\([^/]*:[0-9]*:[0-9]*:\)/  \1/' \
 	      | sort -u; \
 	  fi; \
-	done
+	done; \
+	if test $$bad -ne 0; then \
+	  echo "check-kqueue-os: $$bad of $$n programs failed" >&2; \
+	  exit 1; \
+	fi
 CLEANFILES += $(KQOS_TESTS:=.build) $(KQOS_TESTS:=.tap)
 .PHONY: check-kqueue-os
