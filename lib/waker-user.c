@@ -30,6 +30,9 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/event.h>
+#if MW_KQUEUE_EMULATED
+# include <sys/eventfd.h>
+#endif
 
 struct mw__waker {
     struct mw__poller *kq;      /* a reference: it may outlive the poll;
@@ -94,6 +97,31 @@ mw__waker_open(struct mw__waker **out, struct mw__poller *p)
     return 0;
 }
 
+/* libkqueue adds a user knote by opening an eventfd, and when eventfd()
+ * fails it closes the -1 it got, so kevent() reports that close's EBADF
+ * instead of EMFILE or ENFILE (the kqueue itself is open: the waker holds
+ * a reference to it).  An eventfd of our own then says which: its error,
+ * or, when one is free again by now, nothing stands in the way of a
+ * second try. */
+static int
+arm_knote(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
+{
+    int rc = mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                      EV_ADD | EV_CLEAR, 0, cookie);
+#if MW_KQUEUE_EMULATED
+    if (rc == -EBADF) {
+        int fd = eventfd(0, EFD_CLOEXEC);
+
+        if (fd < 0)
+            return -errno;
+        mw__close(fd);
+        rc = mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                      EV_ADD | EV_CLEAR, 0, cookie);
+    }
+#endif
+    return rc;
+}
+
 int
 mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
 {
@@ -101,8 +129,7 @@ mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
     if (!wk->kq)
         return mw__poller_ctl(p, MW__CTL_ADD, wk->pipe[0], cookie,
                               MW_READABLE, 0);
-    return mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
-                                    EV_ADD | EV_CLEAR, 0, cookie);
+    return arm_knote(wk, p, cookie);
 }
 
 int

@@ -242,9 +242,6 @@ check_waker_new_emfile(mw_poll *p, mw_waker *old)
             min_waker = k;
             break;
         }
-        if (rc == -EBADF && util_libkqueue() && util_waker_is("user"))
-            todo("libkqueue's EVFILT_USER knote_create calls close(-1) "
-                 "after eventfd() fails, turning EMFILE into EBADF");
         is_errno(rc, -EMFILE, "mw_waker_new with %d free slot(s) fails with "
                  "-EMFILE", k);
         ok(w == NULL, "... and sets *out to NULL");
