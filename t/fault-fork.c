@@ -116,8 +116,9 @@ child_checks(enum order order)
     for (int i = 0; i < o.nlib; i++) {
         if (!util_fd_is_open(o.lib_fds[i]))
             continue;
-        /* libkqueue's fork cleanup leaves one eventfd of each kqueue open
-         * in the child; the library never saw it (see ROBUSTNESS.md). */
+        /* libkqueue's fork cleanup leaves one eventfd of each kqueue, and
+         * of each EVFILT_USER knote, open in the child; the library never
+         * saw them (see ROBUSTNESS.md and t/fork-free-wakers.c). */
         if (util_libkqueue() && util_fd_kind(o.lib_fds[i]) == UTIL_FD_EVENTFD)
             libkqueue_leftovers++;
         else

@@ -106,7 +106,8 @@ MW_TESTS_C = \
 	t/wake-merge-failing \
 	t/wait-one-thread \
 	t/wake-visibility \
-	t/waker-new-emfile
+	t/waker-new-emfile \
+	t/fork-free-wakers
 
 MW_TESTS_SH = \
 	t/header.sh \
