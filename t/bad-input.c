@@ -208,13 +208,13 @@ huge_child(int fd, int out)
     alarm(60);
     limit_address_space();
     if (mw_poll_new(&cp) != 0 || mw_waker_new(&cw, cp, 1) != 0)
-        _exit(4);
+        util_child_exit(4);
     r.rc = mw_poll_register(cp, fd, 2, MW_READABLE);
     r.works = mw_waker_wake(cw) == 0 && util_wait(cp, ev, 4, UTIL_LONG_MS) == 1
               && ev[0].token == 1;
     if (write(out, &r, sizeof r) != (ssize_t)sizeof r)
-        _exit(3);
-    _exit(0);
+        util_child_exit(3);
+    util_child_exit(0);
 }
 
 /* In a child with 1 GiB of address space to spare: a library that sized

@@ -190,8 +190,8 @@ spawn(enum order order, int result_fd[2], bool signal_after)
         if (signal_after)
             util_write_byte(o.sigfd[1]);
         if (write(result_fd[1], &bits, sizeof bits) != (ssize_t)sizeof bits)
-            _exit(3);
-        _exit(0);
+            util_child_exit(3);
+        util_child_exit(0);
     }
     close(result_fd[1]);
     return pid;

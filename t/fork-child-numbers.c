@@ -80,7 +80,7 @@ child_free_leaves_the_childs_own_fds_open(bool poll_first)
     pid = util_fork();
     if (pid == 0) {
         alarm(0);
-        _exit(child(p, w, poll_first, &in_parent));
+        util_child_exit(child(p, w, poll_first, &in_parent));
     }
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

@@ -61,8 +61,8 @@ child(int result_fd, mw_poll *p, mw_waker **w)
     }
     mw_poll_free(p);
     if (write(result_fd, &l, sizeof l) != (ssize_t)sizeof l)
-        _exit(3);
-    _exit(0);
+        util_child_exit(3);
+    util_child_exit(0);
 }
 
 int

@@ -201,7 +201,7 @@ child_frees(enum what what, bool *hung)
             mw_waker_free(w2);
             break;
         }
-        _exit(0);
+        util_child_exit(0);
     }
     end = util_now_ms() + (util_under_valgrind() ? 10 : 1) * UTIL_LONG_MS / 2;
     for (;;) {

@@ -107,7 +107,7 @@ child_frees_the_inherited_waker(mw_waker *w_child)
         signal(SIGALRM, SIG_DFL);
         alarm(60);
         mw_waker_free(w_child);
-        _exit(0);
+        util_child_exit(0);
     }
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

@@ -42,7 +42,7 @@ child_frees_its_copies_and_exits(const struct fixture *fx)
         mw_waker_free(fx->w1);
         mw_poll_free(fx->p);
         mw_waker_free(fx->w2);
-        _exit(0);
+        util_child_exit(0);
     }
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

@@ -69,11 +69,11 @@ replay(const char *dir, const char *name)
 
         if (!data) {
             fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
-            _exit(3);
+            util_child_exit(3);
         }
         LLVMFuzzerTestOneInput(data, len);
         free(data);
-        _exit(0);
+        util_child_exit(0);
     }
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

@@ -274,6 +274,22 @@ util_fork(void)
     return pid;
 }
 
+_Noreturn void
+util_child_exit(int status)
+{
+#ifdef MW_COVERAGE
+    /* Each object (the program, the shared library) has its own copy of
+     * the coverage runtime, which the library's version script keeps
+     * apart from the program's: __gcov_dump() here would write the
+     * program's counts alone.  exit() runs every object's destructor,
+     * and each writes its own.  The tests register no atexit handler,
+     * and util_fork() left no output buffered. */
+    exit(status);
+#else
+    _exit(status);
+#endif
+}
+
 void
 util_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 {

@@ -96,6 +96,12 @@ void util_settle(void);
 /* fork(), after flushing stdout (else the child would print the TAP lines
  * still buffered a second time); bails out on failure. */
 pid_t util_fork(void);
+/* _exit(status) for a fork child of a test.  In a --coverage build
+ * (MW_COVERAGE) the counts gathered so far are written first, which
+ * _exit() would drop, so that what the library did in the child counts
+ * in `make coverage`.  Not from a signal handler, nor where a seccomp
+ * filter forbids opening files. */
+_Noreturn void util_child_exit(int status);
 
 void util_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void util_thread_join(pthread_t t);
