@@ -207,8 +207,10 @@ void mw__poller_forget(struct mw__poller *p, int fd);
 /* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
  * into ev and return their count, or -errno (-EINTR when a signal handler
  * ran).  Its blocking call is the library's one cancellation point: a
- * poller that keeps state across it puts that state back in a cleanup
- * handler (pthread_cleanup_push) when the thread is cancelled there.  0 is a timeout, or, whatever the timeout, a wake-up of the
+ * poller that keeps state across it must leave the poller usable when
+ * the thread is cancelled there (the core releases its own -EBUSY guard
+ * in a cleanup handler), and must keep no array on the waiting thread's
+ * stack (see wait_cancelled() in poll.c).  0 is a timeout, or, whatever the timeout, a wake-up of the
  * poller's own (the poll(2) poller's, when a registration changed its
  * set): the core then waits again for what is left of it.  One call
  * fetches at most mw__poller_batch events; fewer than it could fetch

@@ -268,45 +268,6 @@ mw__poller_forget(struct mw__poller *p, int fd)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* The wait has left poll(): registrations need not interrupt it any
- * more, and a byte in the interrupt pipe, ours or another's (saw_byte),
- * is drained so that the next poll() does not return at once. */
-static void
-end_wait(struct mw__poller *p, bool saw_byte)
-{
-    pthread_mutex_lock(&p->lock);
-    p->waiting = false;
-    if (p->interrupted || saw_byte) {
-        mw__fd_drain(p->intr[0]);
-        p->interrupted = false;
-    }
-    pthread_mutex_unlock(&p->lock);
-}
-
-/* Cancelled inside poll(): whatever a registration wrote meanwhile must
- * not make the next wait return at once. */
-static void
-wait_cancelled(void *arg)
-{
-    end_wait(arg, false);
-}
-
-/* poll() on the snapshot: the count of ready entries, or -errno.  In a
- * function of its own, so that no variable of the caller's lives across
- * the setjmp() that pthread_cleanup_push() may be. */
-static int
-poll_snapshot(struct mw__poller *p, int timeout_ms)
-{
-    int ready;
-
-    pthread_cleanup_push(wait_cancelled, p);
-    ready = poll(p->snap.fds, (nfds_t)p->snap.len, timeout_ms);
-    if (ready < 0)
-        ready = -errno;
-    pthread_cleanup_pop(0);
-    return ready;
-}
-
 int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                 int timeout_ms)
@@ -332,13 +293,26 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     if (rc < 0)
         return rc;
 
-    ready = poll_snapshot(p, timeout_ms);
+    /* The wait's cancellation point.  A thread cancelled here leaves
+     * `waiting` (and perhaps `interrupted`) set: a registration then
+     * writes at most one byte, and the next wait drains it below after
+     * one early return.  Nothing is lost, so no cleanup handler. */
+    ready = poll(s->fds, (nfds_t)s->len, timeout_ms);
+    if (ready < 0)
+        rc = -errno;
+
+    pthread_mutex_lock(&p->lock);
+    p->waiting = false;
     /* Drain whenever a byte is there, not only for our own interrupt: a
      * fork() child shares the pipe, and a byte it left would make every
      * later poll() return at once. */
-    end_wait(p, ready > 0 && (s->fds[0].revents & POLLIN));
-    if (ready < 0)
-        return ready;
+    if (p->interrupted || (ready > 0 && (s->fds[0].revents & POLLIN))) {
+        mw__fd_drain(p->intr[0]);
+        p->interrupted = false;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        return rc;
 
     /* Entry 0 is the interrupt pipe: never reported.  Readiness is level-
      * triggered, so with more entries ready than cap a scan that always
