@@ -91,6 +91,7 @@ MW_TESTS_C = \
 	t/register-readiness \
 	t/register-while-waiting \
 	t/register-socket-error \
+	t/register-reader-gone \
 	t/register-fail-unchanged \
 	t/register-poll-constants \
 	t/wait-timeout \

@@ -9,6 +9,8 @@
  *
  * kqueue reports reading and writing as separate events, each with part
  * of the flags, so the test ORs the flags of every event for the token.
+ * A second refused connect, registered for writing alone, is reported
+ * with MW_EV_ERROR and MW_EV_WRITE_CLOSED.
  *
  * Without a loopback interface (a build in a network namespace with no
  * interface up, as pbuilder's or `unshare -n`), the connect fails at
@@ -202,6 +204,45 @@ socket_error_is_left_for_the_program(int s, bool error_consumed,
              "getsockopt(SO_ERROR) then gives ECONNREFUSED");
 }
 
+/* A second connect to the port, registered for writing alone: kqueue
+ * reports the write filter's end of stream with the socket's error of its
+ * own, where the first case may have had it on the read filter.  Skipped
+ * when this connect was refused at once. */
+static void
+write_interest_alone(mw_poll *p, int listener_less, const char *no_net)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof(addr);
+    uint32_t flags;
+    int s;
+
+    if (no_net != NULL) {
+        skip(3, "no loopback to connect over (127.0.0.1: %s)", no_net);
+        return;
+    }
+    if (getsockname(listener_less, (struct sockaddr *)&addr, &len) < 0)
+        bail_out("getsockname: %s", strerror(errno));
+    s = nonblocking_tcp_socket();
+    if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+        bail_out("connect to a port nobody listens on succeeded");
+    if (errno != EINPROGRESS) {
+        skip(3, "the second connect ended at once (%s)", strerror(errno));
+        util_close(s);
+        return;
+    }
+    is_errno(mw_poll_register(p, s, T_CONN, MW_WRITABLE), 0,
+             "a second connecting socket is registered for writing alone");
+    flags = collect_flags(p);
+    diag("flags of its events: %s (%#x)", util_flags_str(flags),
+         (unsigned)flags);
+    ok(flags & MW_EV_ERROR, "its refused connect is reported with "
+                            "MW_EV_ERROR");
+    ok(flags & MW_EV_WRITE_CLOSED, "and with MW_EV_WRITE_CLOSED");
+    if (mw_poll_deregister(p, s) != 0)
+        bail_out("mw_poll_deregister failed");
+    util_close(s);
+}
+
 int
 main(void)
 {
@@ -214,7 +255,7 @@ main(void)
 
     tap_watchdog(60);
     s = connect_in_progress_or_skip(&listener_less, &no_net);
-    plan(4);
+    plan(7);
 
     if (mw_poll_new(&p) != 0)
         bail_out("mw_poll_new failed");
@@ -224,6 +265,7 @@ main(void)
     rc = mw_poll_deregister(p, s);
     if (rc != 0)
         bail_out("mw_poll_deregister: %s", strerror(-rc));
+    write_interest_alone(p, listener_less, no_net);
     mw_poll_free(p);
     util_close(s);
     if (listener_less >= 0)
