@@ -92,6 +92,7 @@ MW_TESTS_C = \
 	t/register-while-waiting \
 	t/register-socket-error \
 	t/register-reader-gone \
+	t/reregister-other-file \
 	t/register-fail-unchanged \
 	t/register-poll-constants \
 	t/wait-timeout \
