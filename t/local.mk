@@ -105,7 +105,8 @@ MW_TESTS_C = \
 	t/wait-zero-stale \
 	t/wake-merge-failing \
 	t/wait-one-thread \
-	t/wake-visibility
+	t/wake-visibility \
+	t/wake-fence-litmus
 
 MW_TESTS_SH = \
 	t/header.sh \
