@@ -114,7 +114,8 @@ MW_TESTS_SH = \
 	t/exports.sh \
 	t/man-lint.sh \
 	t/nest.sh \
-	t/pkg-config.sh
+	t/pkg-config.sh \
+	t/wake-fence-code.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
 t_wake_stale_slot_SOURCES = t/wake-stale-slot.c $(MW_WRAP)
@@ -130,6 +131,9 @@ t_register_fail_unchanged_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 # t/pkg-config.sh asks the pkg-config configure found about miowake.pc.
 AM_TESTS_ENVIRONMENT += PKG_CONFIG='$(PKG_CONFIG)'; export PKG_CONFIG;
+# t/wake-fence-code.sh reads the built library with the host's objdump
+# (libtool's probe finds the cross one in a cross build).
+AM_TESTS_ENVIRONMENT += OBJDUMP='$(OBJDUMP)'; export OBJDUMP;
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
 # `make check-valgrind` (Makefile.am) runs all of this under valgrind and
