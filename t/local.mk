@@ -107,7 +107,8 @@ MW_TESTS_C = \
 	t/wait-one-thread \
 	t/wake-visibility \
 	t/wake-fence-litmus \
-	t/wait-never-early
+	t/wait-never-early \
+	t/register-wakes-untimed-wait
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -126,6 +127,8 @@ t_fork_lock_held_SOURCES = t/fork-lock-held.c $(MW_WRAP)
 t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
 t_wake_merge_failing_SOURCES = t/wake-merge-failing.c $(MW_WRAP)
 t_wait_never_early_SOURCES = t/wait-never-early.c $(MW_WRAP)
+t_register_wakes_untimed_wait_SOURCES = t/register-wakes-untimed-wait.c \
+	$(MW_WRAP)
 # t/register-fail-unchanged looks into the changes given to kevent (the
 # call a kqueue backend changes its set with); a kqueue emulated by
 # libkqueue has its <sys/event.h> off the usual path.
