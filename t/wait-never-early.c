@@ -14,8 +14,8 @@
  * waits in (forwarded with dlsym(RTLD_NEXT)) and, after each of the
  * first few calls that reports something, deregisters what was reported
  * and registers another descriptor that is already readable, so the
- * next call returns at once with only that one, which is dropped in
- * turn.  Each wait is timed against CLOCK_MONOTONIC from before the call
+ * next call, if the deadline has not passed by then, returns at once
+ * with only that one, which is dropped in turn.  Each wait is timed against CLOCK_MONOTONIC from before the call
  * to after it: a 0 must come at or after the timeout.  That is a lower
  * bound the library promises, not a speed; nothing here bounds how late
  * a wait may end.
@@ -82,7 +82,7 @@ main(void)
 {
     const char *backend = mw_backend();
     struct mw_event ev[8];
-    int early = 0, nonzero = 0, short_hops = 0;
+    int early = 0, nonzero = 0, unlooped = 0, hops = 0;
     int64_t least = INT64_MAX;
 
     tap_watchdog(60);
@@ -136,15 +136,20 @@ main(void)
         }
         if (n == 0 && dt < least)
             least = dt;
-        if (hook_runs < HOPS)
-            short_hops++;
+        /* The first call returns at once with rd[0]; how many more
+         * follow before the deadline depends on the machine's speed. */
+        if (hook_runs == 0)
+            unlooped++;
+        hops += hook_runs;
     }
 
     diag("the shortest wait that returned 0 took %.3f ms",
          least == INT64_MAX ? -1.0 : (double)least / 1e6);
-    ok(short_hops == 0 && hook_bad == 0, "every wait went back to the "
-       "backend after each of its %d early wake-ups (%d fell short; %d "
-       "registration call(s) failed)", HOPS, short_hops, hook_bad);
+    diag("%d early wake-ups of the backend in all, at most %d a wait",
+         hops, HOPS);
+    ok(unlooped == 0 && hook_bad == 0, "every wait was woken early with "
+       "only a dropped event at least once (%d were not; %d registration "
+       "call(s) failed)", unlooped, hook_bad);
     is_int(nonzero, 0, "every wait, having nothing to report, returned 0");
     is_int(early, 0, "no %d ms wait returned 0 before %d ms had passed "
            "since it was called, of %d waits", TIMEOUT_MS, TIMEOUT_MS,
