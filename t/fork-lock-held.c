@@ -28,6 +28,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -130,10 +131,27 @@ static mutex_destroy_fn real_mutex_destroy;
 static pid_t parent_pid;
 static bool destroyed_held;     /* in a child: its own copy */
 
+/* Is the code at ret the library's: in libmiowake's shared object, or in
+ * this program, which a static build links it into?  Another library's
+ * fork handler (libkqueue's, say) may do as it likes with its own
+ * mutexes. */
+static bool
+library_code(const void *ret)
+{
+    Dl_info caller, self;
+
+    if (dladdr(ret, &caller) == 0 || dladdr(&parent_pid, &self) == 0)
+        return true;
+    return caller.dli_fbase == self.dli_fbase
+           || (caller.dli_fname != NULL
+               && strstr(caller.dli_fname, "libmiowake") != NULL);
+}
+
 int
 pthread_mutex_destroy(pthread_mutex_t *m)
 {
-    if (getpid() != parent_pid) {
+    if (getpid() != parent_pid
+        && library_code(__builtin_return_address(0))) {
         if (pthread_mutex_trylock(m) != 0) {
             destroyed_held = true;
             return EBUSY;
