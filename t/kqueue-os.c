@@ -916,7 +916,8 @@ case_enoent(void)
  * opened a file under it and then frees its copy of the poll must still
  * have that file.  The child reports with its exit status: 0 when the
  * file survived, 1 when the kqueue's number was still open after the
- * fork, 2 when the free closed the child's file. */
+ * fork, 2 when the free closed the child's file, 3 when the child could
+ * not put a file under the number. */
 static void
 case_fork(void)
 {
