@@ -106,6 +106,8 @@ MW_TESTS_C = \
 	t/wake-merge-failing \
 	t/wait-one-thread \
 	t/wake-visibility \
+	t/wait-stale-deadline \
+	t/cancel \
 	t/wake-fence-litmus \
 	t/wait-never-early \
 	t/register-wakes-untimed-wait
@@ -126,6 +128,8 @@ t_fork_poll_spin_SOURCES = t/fork-poll-spin.c $(MW_WRAP)
 t_fork_lock_held_SOURCES = t/fork-lock-held.c $(MW_WRAP)
 t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
 t_wake_merge_failing_SOURCES = t/wake-merge-failing.c $(MW_WRAP)
+t_wait_stale_deadline_SOURCES = t/wait-stale-deadline.c $(MW_WRAP)
+t_cancel_SOURCES = t/cancel.c $(MW_WRAP)
 t_wait_never_early_SOURCES = t/wait-never-early.c $(MW_WRAP)
 t_register_wakes_untimed_wait_SOURCES = t/register-wakes-untimed-wait.c \
 	$(MW_WRAP)
