@@ -42,7 +42,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/mw-fence.XXXXXX") || {
 }
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-"$OBJDUMP" -d "$lib" >"$tmp/dis" 2>"$tmp/err" ||
+"$OBJDUMP" -dr "$lib" >"$tmp/dis" 2>"$tmp/err" ||
     skip_all "$OBJDUMP cannot read $lib: $(head -n 1 "$tmp/err")"
 format=$("$OBJDUMP" -f "$lib" 2>/dev/null | sed -n 's/.*file format //p' |
          head -n 1)
@@ -55,17 +55,49 @@ case $format in
     skip_all "no barrier to look for in a $format library" ;;
 esac
 
-# body NAME_REGEX: the disassembly of the functions whose symbol matches
-# (gcc's clones, such as deliver.constprop.0, included).
+# body NAME: the disassembly of the function NAME.
 body() {
-    awk -v re="^[0-9a-f]+ <($1)>:\$" '
-        $0 ~ re { on = 1; next }
-        /^[0-9a-f]+ <.*>:$/ { on = 0 }
+    awk -v name="$1" '
+        /^[0-9a-f]+ <.*>:$/ { on = ($2 == "<" name ">:"); next }
         on' "$tmp/dis"
 }
 
-body 'mw_waker_wake' >"$tmp/wake"
-body 'mw_poll_wait|deliver|deliver[.][a-z]+[.][0-9]+' >"$tmp/wait"
+# callees: the functions that the disassembly on stdin calls or jumps
+# to: named in the instruction (in a shared library; the PLT's, which
+# leave it, excluded), or by a call's relocation (in a static one, whose
+# members' calls to each other are not resolved yet).  Names with no
+# body in the library find nothing below.
+callees() {
+    sed -n -E \
+        -e 's/.*[[:space:]](call[a-z]*|jmp[a-z]*|j[a-z]+|bl|b|b\.[a-z]+)[[:space:]]+[0-9a-f]+ <([^+@>]+)>.*/\2/p' \
+        -e 's/.*[[:space:]]R_[A-Z0-9_]*(PLT32|CALL26|JUMP26)[[:space:]]+([A-Za-z_][A-Za-z0-9_.]*).*/\2/p' |
+        sort -u
+}
+
+# The wait's collect path is whatever mw_poll_wait runs: its own body and
+# the library's functions it reaches, to a few calls deep, whatever the
+# compiler inlined and whatever the source names them.
+body mw_waker_wake >"$tmp/wake"
+body mw_poll_wait >"$tmp/wait"
+seen=" mw_poll_wait "
+looked=" mw_poll_wait"
+next=mw_poll_wait
+for _ in 1 2 3; do
+    found=$(for f in $next; do body "$f"; done | callees)
+    next=
+    for f in $found; do
+        case $seen in
+        *" $f "*) continue ;;
+        esac
+        seen="$seen$f "
+        body "$f" >"$tmp/one"
+        if [ -s "$tmp/one" ]; then
+            cat "$tmp/one" >>"$tmp/wait"
+            looked="$looked $f"
+            next="$next $f"
+        fi
+    done
+done
 [ -s "$tmp/wake" ] && [ -s "$tmp/wait" ] ||
     skip_all "mw_waker_wake or mw_poll_wait not found in $lib"
 if grep -q '__tsan' "$tmp/wake" "$tmp/wait"; then
@@ -89,5 +121,5 @@ check() { # check FILE DESCRIPTION
 check "$tmp/wake" "mw_waker_wake carries a full barrier before it reads \
 the pending flag ($format)"
 check "$tmp/wait" "mw_poll_wait's collect path (deliver) carries a full \
-barrier after it clears the pending flag ($format)"
+barrier after it clears the pending flag ($format; looked in:$looked)"
 [ "$failed" -eq 0 ]
