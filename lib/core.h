@@ -87,6 +87,13 @@ struct mw_poll {
     size_t nfds;
     struct waker_slot *wakers;  /* indexed by the waker's cookie */
     size_t nwakers;
+    /* What the backend fetched, as (cookie, flags) pairs, before the wait
+     * turns the live ones into the caller's events: the caller's array is
+     * written only with events it gets, so a wait that fails after a
+     * batch of stale ones leaves it as it was.  Only the waiting thread
+     * touches it. */
+    struct mw_event *fetched;
+    size_t nfetched;
 };
 
 struct mw_waker {

@@ -5,12 +5,74 @@
  * where it exists; elsewhere pipe() plus fcntl() leaves a window in which
  * a concurrent fork()+exec() in another thread can inherit the ends, which
  * is the best POSIX.1-2008 allows.
+ *
+ * read(), write() and close() are cancellation points, and the library
+ * must not be one outside mw_poll_wait()'s own wait (miowake(3)): a wake
+ * cancelled in its write() would leave the pending flag set with no
+ * signal sent, a drain cancelled in its read() would keep the poll's
+ * lock.  Where syscall() reaches them it skips the C library's
+ * cancellation check and stays async-signal-safe; elsewhere cancellation
+ * is turned off around the call, which macOS and OpenBSD implement as a
+ * change of a flag of the thread's, safe in a signal handler there too.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
+#ifdef MW_HAVE_SYSCALL_RW
+# include <sys/syscall.h>
+#endif
+
+int
+mw__cancel_off(void)
+{
+    int old = PTHREAD_CANCEL_ENABLE;
+
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+void
+mw__cancel_restore(int old)
+{
+    int ignored;
+
+    (void)pthread_setcancelstate(old, &ignored);
+}
+
+ssize_t
+mw__read(int fd, void *buf, size_t len)
+{
+#ifdef MW_HAVE_SYSCALL_RW
+    return (ssize_t)syscall(SYS_read, fd, buf, len);
+#else
+    int old = mw__cancel_off();
+    ssize_t n = read(fd, buf, len);
+    int err = errno;
+
+    mw__cancel_restore(old);
+    errno = err;
+    return n;
+#endif
+}
+
+ssize_t
+mw__write(int fd, const void *buf, size_t len)
+{
+#ifdef MW_HAVE_SYSCALL_RW
+    return (ssize_t)syscall(SYS_write, fd, buf, len);
+#else
+    int old = mw__cancel_off();
+    ssize_t n = write(fd, buf, len);
+    int err = errno;
+
+    mw__cancel_restore(old);
+    errno = err;
+    return n;
+#endif
+}
 
 int
 mw__fd_set_cloexec(int fd)
@@ -66,7 +128,7 @@ int
 mw__pipe_signal(int wfd)
 {
     for (;;) {
-        if (write(wfd, "", 1) == 1)
+        if (mw__write(wfd, "", 1) == 1)
             return 0;
         if (errno == EINTR)
             continue;
@@ -85,7 +147,7 @@ mw__fd_drain(int fd)
      * a short read has emptied it: stop there rather than pay for a
      * read() that only says EAGAIN (the usual case: one byte per wake). */
     do
-        n = read(fd, buf, sizeof(buf));
+        n = mw__read(fd, buf, sizeof(buf));
     while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
 }
 
@@ -97,6 +159,13 @@ mw__close(int fd)
     /* POSIX leaves the descriptor's state unspecified after EINTR; Linux
      * and the BSDs have released it, so retrying could close a descriptor
      * another thread just opened. */
+#ifdef MW_HAVE_SYSCALL_RW
+    (void)syscall(SYS_close, fd);
+#else
+    int old = mw__cancel_off();
+
     (void)close(fd);
+    mw__cancel_restore(old);
+#endif
     mw__errno_restore(saved);
 }

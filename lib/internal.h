@@ -44,6 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <miowake.h>
 
@@ -124,6 +125,15 @@ mw__pending_clear(atomic_int *pending)
 # define MW_EXPORT
 #endif
 
+/* Turn the calling thread's cancellation off; returns the state to give
+ * back to mw__cancel_restore().  For calls that may be cancellation
+ * points and must not be (kevent() on some systems and in libkqueue). */
+int  mw__cancel_off(void);
+void mw__cancel_restore(int old);
+/* read() and write() that are never cancellation points and, where the
+ * system allows, async-signal-safe (fd.c says how). */
+ssize_t mw__read(int fd, void *buf, size_t len);
+ssize_t mw__write(int fd, const void *buf, size_t len);
 int  mw__fd_set_cloexec(int fd);
 int  mw__fd_set_nonblock(int fd);
 /* A pipe with both ends close-on-exec and non-blocking; -errno. */
@@ -142,7 +152,8 @@ mw__errno_restore(int saved)
 {
     *(volatile int *)&errno = saved;
 }
-/* close() that keeps errno and ignores EINTR (the descriptor is gone). */
+/* close() that keeps errno, ignores EINTR (the descriptor is gone) and
+ * is never a cancellation point. */
 void mw__close(int fd);
 
 /* ---- array growth (array.c), for the core and the mechanism files ---- */
@@ -161,8 +172,9 @@ int  mw__array_grow(void **array, size_t *len, size_t elem, size_t need,
  * away while a wait is running.  A descriptor's cookie is its number
  * (below 2^31); a waker's has MW__COOKIE_WAKER set, and its slot index
  * and the slot's generation below and above it (core.h).
- * Both fit in a uintptr_t, so a backend writes cookies straight into the
- * caller's mw_event array and the core rewrites them in place. */
+ * Both fit in a uintptr_t, so a backend writes cookies into an mw_event
+ * array of the poll's own, from which the core writes the caller's
+ * events. */
 #define MW__COOKIE_WAKER ((mw_token)1 << 31)
 
 /* ---- poller: implemented by exactly one poller-*.c ---- */
@@ -194,7 +206,11 @@ int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 void mw__poller_forget(struct mw__poller *p, int fd);
 /* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
  * into ev and return their count, or -errno (-EINTR when a signal handler
- * ran).  0 is a timeout, or, whatever the timeout, a wake-up of the
+ * ran).  Its blocking call is the library's one cancellation point: a
+ * poller that keeps state across it must leave the poller usable when
+ * the thread is cancelled there (the core releases its own -EBUSY guard
+ * in a cleanup handler), and must keep no array on the waiting thread's
+ * stack (see wait_cancelled() in poll.c).  0 is a timeout, or, whatever the timeout, a wake-up of the
  * poller's own (the poll(2) poller's, when a registration changed its
  * set): the core then waits again for what is left of it.  One call
  * fetches at most mw__poller_batch events; fewer than it could fetch

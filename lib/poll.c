@@ -13,7 +13,6 @@
 #include "core.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +20,10 @@
 #include <unistd.h>
 
 #define INTEREST_ALL (MW_READABLE | MW_WRITABLE | MW_PRIORITY)
+
+/* The most events one backend call fetches (struct mw_poll's `fetched`):
+ * libuv's batch, and epoll's. */
+#define FETCH_MAX 1024
 
 /* The waker a cookie names, if it is still the one in its slot, else
  * NULL.  Lock held. */
@@ -78,20 +81,31 @@ mw_poll_new(mw_poll **out)
     if (!poll)
         return keep_errno(saved, -ENOMEM);
     atomic_init(&poll->waiting, 0);
+    poll->nfetched = mw__poller_batch < FETCH_MAX ? mw__poller_batch
+                                                  : FETCH_MAX;
+    poll->fetched = malloc(poll->nfetched * sizeof(*poll->fetched));
+    if (!poll->fetched) {
+        free(poll);
+        return keep_errno(saved, -ENOMEM);
+    }
     rc = pthread_mutex_init(&poll->lock, NULL);
     if (rc != 0) {
-        free(poll);
-        return keep_errno(saved, -rc);
+        rc = -rc;
+        goto fail;
     }
     rc = mw__poller_open(&poll->poller);
     if (rc < 0) {
         pthread_mutex_destroy(&poll->lock);
-        free(poll);
-        return keep_errno(saved, rc);
+        goto fail;
     }
     poll->pid = getpid();
     *out = poll;
     return keep_errno(saved, 0);
+
+fail:
+    free(poll->fetched);
+    free(poll);
+    return keep_errno(saved, rc);
 }
 
 MW_EXPORT void
@@ -120,6 +134,7 @@ mw_poll_free(mw_poll *poll)
         pthread_mutex_destroy(&poll->lock);
     free(poll->fds);
     free(poll->wakers);
+    free(poll->fetched);
     free(poll);
     mw__errno_restore(saved);
 }
@@ -215,18 +230,18 @@ mw_poll_deregister(mw_poll *poll, int fd)
     return keep_errno(saved, rc);
 }
 
-/* Turn n raw (cookie, flags) pairs into the caller's events in place,
- * dropping those whose registration or waker has gone; returns the count
- * kept. */
+/* Turn the n (cookie, flags) pairs the backend fetched into the caller's
+ * events, dropping those whose registration or waker has gone; returns
+ * the count written to ev. */
 static int
 deliver(mw_poll *poll, struct mw_event *ev, int n)
 {
+    const struct mw_event *raw = poll->fetched;
     int kept = 0;
 
     pthread_mutex_lock(&poll->lock);
     for (int i = 0; i < n; i++) {
-        mw_token cookie = ev[i].token;
-        uint32_t flags = ev[i].flags;
+        mw_token cookie = raw[i].token;
 
         if (cookie & MW__COOKIE_WAKER) {
             mw_waker *w = waker_of(poll, cookie);
@@ -245,7 +260,7 @@ deliver(mw_poll *poll, struct mw_event *ev, int n)
             if (!slot || !slot->registered)
                 continue;
             ev[kept].token = slot->token;
-            ev[kept].flags = flags;
+            ev[kept].flags = raw[i].flags;
         }
         kept++;
     }
@@ -253,31 +268,74 @@ deliver(mw_poll *poll, struct mw_event *ev, int n)
     return kept;
 }
 
-static void
-deadline_after(struct timespec *t, int ms)
+/* CLOCK_MONOTONIC in nanoseconds. */
+static int64_t
+now_ns(void)
 {
-    clock_gettime(CLOCK_MONOTONIC, t);
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Milliseconds left until t, rounded up so a wait never ends early. */
+/* Milliseconds left until deadline, rounded up so a wait never ends
+ * early. */
 static int
-ms_until(const struct timespec *t)
+ms_until(int64_t deadline)
 {
-    struct timespec now;
-    long long ns;
+    int64_t ns = deadline - now_ns();
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ns = (long long)(t->tv_sec - now.tv_sec) * 1000000000LL
-         + (t->tv_nsec - now.tv_nsec);
     if (ns <= 0)
         return 0;
     return (int)((ns + 999999) / 1000000);
+}
+
+/* Fetch and deliver until there is something to return, the timeout has
+ * run out, or the backend fails.  want is what one backend call may
+ * fetch: fewer than that means nothing else was ready, and only then is
+ * 0 the truth once the timeout has run out, so that a full batch of
+ * stale events (dropped by deliver()) never hides a live one behind it
+ * whatever the timeout. */
+static int
+fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t want,
+                  int timeout_ms)
+{
+    int64_t deadline = 0;
+
+    if (timeout_ms > 0)
+        deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        int fetched = mw__poller_wait(poll->poller, poll->fetched, want,
+                                      timeout_ms);
+        int n = fetched > 0 ? deliver(poll, events, fetched) : fetched;
+
+        if (n != 0)
+            return n;
+        /* Everything fetched was stale, or the backend woke for its own
+         * reasons: wait again for what is left of the timeout. */
+        if (timeout_ms > 0)
+            timeout_ms = ms_until(deadline);
+        if (timeout_ms == 0 && (size_t)fetched < want)
+            return 0;
+    }
+}
+
+/* A thread cancelled in the backend's wait (its one cancellation point)
+ * leaves the poll as a wait that failed with -EINTR would: nothing it
+ * fetched was live (fetch_and_deliver() returns as soon as something
+ * is), so only the -EBUSY guard is left to release.
+ *
+ * The frames a cancellation unwinds (fetch_and_deliver() and the
+ * backend's wait) keep no array and take no local's address, so that
+ * AddressSanitizer has no redzone in them: it does not see a
+ * cancellation unwind them, and the poison it would leave behind makes
+ * it report an overflow in the cleanup that follows. */
+static void
+wait_cancelled(void *arg)
+{
+    mw_poll *poll = arg;
+
+    atomic_store_explicit(&poll->waiting, 0, memory_order_release);
 }
 
 MW_EXPORT int
@@ -285,7 +343,7 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
              int timeout_ms)
 {
     int saved = errno;
-    struct timespec deadline;
+    size_t want;
     int n;
 
     if (!poll || !events || capacity == 0)
@@ -294,34 +352,10 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
      * that this wait sees the backend's state as that one left it. */
     if (atomic_exchange_explicit(&poll->waiting, 1, memory_order_acquire))
         return -EBUSY;
-    if (capacity > INT_MAX)
-        capacity = INT_MAX;
-    if (timeout_ms > 0)
-        deadline_after(&deadline, timeout_ms);
-    for (;;) {
-        int fetched = mw__poller_wait(poll->poller, events, capacity,
-                                      timeout_ms);
-
-        n = fetched > 0 ? deliver(poll, events, fetched) : fetched;
-        if (n != 0)
-            break;
-        /* Everything fetched was stale, or the backend woke for its own
-         * reasons: wait again for what is left of the timeout.  A timeout
-         * of 0 looks again only after a full batch of stale events, which
-         * may have hidden live ones behind it; a batch with room to spare
-         * was all that was ready, and 0 is then the truth. */
-        if (timeout_ms == 0) {
-            if ((size_t)fetched < (capacity < mw__poller_batch
-                                   ? capacity : mw__poller_batch))
-                break;
-            continue;
-        }
-        if (timeout_ms > 0) {
-            timeout_ms = ms_until(&deadline);
-            if (timeout_ms == 0)
-                break;
-        }
-    }
+    want = capacity < poll->nfetched ? capacity : poll->nfetched;
+    pthread_cleanup_push(wait_cancelled, poll);
+    n = fetch_and_deliver(poll, events, want, timeout_ms);
+    pthread_cleanup_pop(0);
     atomic_store_explicit(&poll->waiting, 0, memory_order_release);
     return keep_errno(saved, n);
 }

@@ -22,6 +22,9 @@ const size_t mw__poller_batch = BATCH;
 
 struct mw__poller {
     int epfd;
+    /* The waiting thread's, here rather than on its stack: see
+     * wait_cancelled() in poll.c. */
+    struct epoll_event buf[BATCH];
 };
 
 
@@ -124,15 +127,14 @@ int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                 int timeout_ms)
 {
-    struct epoll_event buf[BATCH];
-    int n = epoll_wait(p->epfd, buf, cap < BATCH ? (int)cap : BATCH,
+    int n = epoll_wait(p->epfd, p->buf, cap < BATCH ? (int)cap : BATCH,
                        timeout_ms);
 
     if (n < 0)
         return -errno;
     for (int i = 0; i < n; i++) {
-        ev[i].token = (mw_token)buf[i].data.u64;
-        ev[i].flags = epoll_to_flags(buf[i].events);
+        ev[i].token = (mw_token)p->buf[i].data.u64;
+        ev[i].flags = epoll_to_flags(p->buf[i].events);
     }
     return n;
 }

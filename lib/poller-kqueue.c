@@ -72,6 +72,10 @@ struct mw__poller {
     atomic_int refs;            /* the poll, plus each EVFILT_USER waker */
     struct registered_file *files;  /* by descriptor, emulation only */
     size_t nfiles;
+    /* The waiting thread's, here rather than on its stack: see
+     * wait_cancelled() in poll.c. */
+    struct kevent buf[BATCH];
+    struct timespec timeout;
 };
 
 /* A new kqueue descriptor, close-on-exec, or -errno.  kqueue descriptors
@@ -103,12 +107,16 @@ int
 mw__poller_open(struct mw__poller **out)
 {
     struct mw__poller *p = malloc(sizeof(*p));
+    int cancel;
 
     if (!p)
         return -ENOMEM;
     p->files = NULL;
     p->nfiles = 0;
+    /* libkqueue's kqueue() makes calls that are cancellation points. */
+    cancel = mw__cancel_off();
     p->kqfd = kqueue_cloexec();
+    mw__cancel_restore(cancel);
     if (p->kqfd < 0) {
         int rc = p->kqfd;
 
@@ -153,20 +161,28 @@ mw__poller_close(struct mw__poller *p, bool in_child)
 /* Apply one change and report its own error: simpler to read than an
  * EV_RECEIPT batch, and registration is not a hot path.  Also the signal
  * of the EVFILT_USER waker: one kevent() with no result buffer, which
- * never blocks. */
+ * never blocks.  FreeBSD's kevent() is no cancellation point without a
+ * result buffer, but not every system promises that, and libkqueue's
+ * makes calls that are, with its own locks held: cancellation is off
+ * around it, as the library is no cancellation point outside a wait. */
 int
 mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
                          short filter, unsigned short flags,
                          unsigned int fflags, mw_token cookie)
 {
     struct kevent kev;
+    int cancel = mw__cancel_off();
+    int rc = 0;
 
     EV_SET(&kev, ident, filter, flags, fflags, 0, UDATA(kev, cookie));
     while (kevent(p->kqfd, &kev, 1, NULL, 0, NULL) < 0) {
-        if (errno != EINTR)
-            return -errno;
+        if (errno != EINTR) {
+            rc = -errno;
+            break;
+        }
     }
-    return 0;
+    mw__cancel_restore(cancel);
+    return rc;
 }
 
 /* The knote of each kind of interest: only those the system has. */
@@ -376,22 +392,22 @@ int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                 int timeout_ms)
 {
-    struct kevent buf[BATCH];
+    struct kevent *buf = p->buf;
+    struct timespec *ts = &p->timeout;
     int want = cap < BATCH ? (int)cap : BATCH;
-    struct timespec ts;
     int n, out;
 
     if (timeout_ms >= 0) {
-        ts.tv_sec = timeout_ms / 1000;
-        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-        if (ts.tv_sec > MAX_TIMEOUT_S)
-            ts.tv_sec = MAX_TIMEOUT_S;
+        ts->tv_sec = timeout_ms / 1000;
+        ts->tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        if (ts->tv_sec > MAX_TIMEOUT_S)
+            ts->tv_sec = MAX_TIMEOUT_S;
     }
     /* Events with no flags are left out.  A full batch of nothing but
      * those may hide others: look again at once, as the core counts a
      * short batch as all that was ready. */
     do {
-        n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ms >= 0 ? &ts : NULL);
+        n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ms >= 0 ? ts : NULL);
         if (n < 0)
             return -errno;
         out = 0;
@@ -404,8 +420,8 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
             ev[out].flags = flags;
             out++;
         }
-        ts.tv_sec = 0;
-        ts.tv_nsec = 0;
+        ts->tv_sec = 0;
+        ts->tv_nsec = 0;
         timeout_ms = 0;
     } while (out == 0 && n == want);
     return out;

@@ -293,6 +293,10 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     if (rc < 0)
         return rc;
 
+    /* The wait's cancellation point.  A thread cancelled here leaves
+     * `waiting` (and perhaps `interrupted`) set: a registration then
+     * writes at most one byte, and the next wait drains it below after
+     * one early return.  Nothing is lost, so no cleanup handler. */
     ready = poll(s->fds, (nfds_t)s->len, timeout_ms);
     if (ready < 0)
         rc = -errno;

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 struct mw__waker {
     int efd;
@@ -53,7 +52,7 @@ mw__waker_signal(struct mw__waker *wk)
     uint64_t drained;
 
     for (;;) {
-        if (write(wk->efd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+        if (mw__write(wk->efd, &one, sizeof(one)) == (ssize_t)sizeof(one))
             return 0;
         if (errno == EINTR)
             continue;
@@ -61,7 +60,7 @@ mw__waker_signal(struct mw__waker *wk)
             return -errno;
         /* The counter is full.  Reading zeroes it; the write that follows
          * is then a new edge. */
-        if (read(wk->efd, &drained, sizeof(drained)) < 0
+        if (mw__read(wk->efd, &drained, sizeof(drained)) < 0
             && errno != EAGAIN && errno != EINTR)
             return -errno;
     }

@@ -112,7 +112,9 @@ MW_TESTS_C = \
 	t/wait-zero-stale \
 	t/wake-merge-failing \
 	t/wait-one-thread \
-	t/wake-visibility
+	t/wake-visibility \
+	t/wait-stale-deadline \
+	t/cancel
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -129,6 +131,8 @@ t_fork_poll_spin_SOURCES = t/fork-poll-spin.c $(MW_WRAP)
 t_fork_lock_held_SOURCES = t/fork-lock-held.c $(MW_WRAP)
 t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
 t_wake_merge_failing_SOURCES = t/wake-merge-failing.c $(MW_WRAP)
+t_wait_stale_deadline_SOURCES = t/wait-stale-deadline.c $(MW_WRAP)
+t_cancel_SOURCES = t/cancel.c $(MW_WRAP)
 # t/register-fail-unchanged looks into the changes given to kevent (the
 # call a kqueue backend changes its set with); a kqueue emulated by
 # libkqueue has its <sys/event.h> off the usual path.

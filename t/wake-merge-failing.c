@@ -22,8 +22,9 @@
  *   4-6. wakes made after the failing one returned, with the descriptor
  *      restored, succeed and are each delivered.
  *
- * The interleaving is forced, not hoped for: the test wraps write()
- * (forwarded with dlsym(RTLD_NEXT)) and, when the failing signal's write
+ * The interleaving is forced, not hoped for: the test wraps write(), and
+ * syscall() where the library writes through it (forwarded with
+ * dlsym(RTLD_NEXT)) and, when the failing signal's write
  * has failed, runs the other thread's wake before returning the failure.
  * On kqueue+user the waker has no descriptor (its signal is a kevent() on
  * the poll's kqueue, which libkqueue finds by number): there the wrapper
@@ -35,10 +36,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef MW_HAVE_SYSCALL_RW
+# include <sys/syscall.h>
+#endif
 
 #include <miowake.h>
 
@@ -107,6 +112,35 @@ write(int fd, const void *buf, size_t len)
     return r;
 }
 
+#ifdef MW_HAVE_SYSCALL_RW
+/* The library writes through syscall(SYS_write, ...) where it can, which
+ * is no cancellation point (lib/fd.c): the same wrapper, there. */
+typedef long (*syscall_fn)(long, ...);
+static syscall_fn real_syscall;
+
+long
+syscall(long number, ...)
+{
+    va_list ap;
+    long a[6];
+    long r;
+
+    va_start(ap, number);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (!real_syscall) {
+        errno = ENOSYS;
+        return -1;
+    }
+    r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (number == SYS_write && r < 0 && (int)a[0] == target_fd
+        && is_first_waker && atomic_exchange(&armed, false))
+        during_failing_signal();
+    return r;
+}
+#endif
+
 /* The hook of t/wrap.c's kevent: the signal of an EVFILT_USER waker (one
  * change, no results) fails, or it passes. */
 static int
@@ -131,6 +165,12 @@ resolve_wrapped(void)
     sym = wrap_next_symbol("write");
     if (sym)
         memcpy(&real_write, &sym, sizeof(real_write));
+#ifdef MW_HAVE_SYSCALL_RW
+    sym = wrap_next_symbol("syscall");
+    if (!sym)
+        return false;
+    memcpy(&real_syscall, &sym, sizeof(real_syscall));
+#endif
     return real_write != NULL
            && (!fake_kevent_failure || wrap_forwards(WRAP_KEVENT));
 }

@@ -30,6 +30,7 @@
 #undef HAVE_DECL_NOTE_TRIGGER
 #undef HAVE_DECL_EVFILT_EXCEPT
 #undef HAVE_DECL_NOTE_OOB
+#undef MW_HAVE_SYSCALL_RW
 
 /* The pair mw_backend() names depends on the waker the program links,
  * which t/kqueue-os.mk passes as -DKQOS_WAKER_USER or -DKQOS_WAKER_PIPE. */

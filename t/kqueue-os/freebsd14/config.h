@@ -22,4 +22,8 @@
 /* The type of kevent()'s nchanges and nevents. */
 #define KQOS_KEVENT_COUNT int
 
+/* syscall() reaches read, write and close without the C library's
+ * cancellation check (lib/fd.c). */
+#define MW_HAVE_SYSCALL_RW 1
+
 #endif /* KQOS_PROFILE_CONFIG_H */

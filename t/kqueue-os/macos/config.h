@@ -24,4 +24,7 @@
 /* macOS has no pipe2(): lib/fd.c takes its pipe()+fcntl() path. */
 #undef HAVE_PIPE2
 
+/* No MW_HAVE_SYSCALL_RW: syscall() is deprecated, so lib/fd.c turns
+ * cancellation off around read, write and close. */
+
 #endif /* KQOS_PROFILE_CONFIG_H */

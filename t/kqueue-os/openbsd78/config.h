@@ -21,4 +21,7 @@
 /* The type of kevent()'s nchanges and nevents. */
 #define KQOS_KEVENT_COUNT int
 
+/* No MW_HAVE_SYSCALL_RW: there is no syscall() (since 7.5), so lib/fd.c turns
+ * cancellation off around read, write and close. */
+
 #endif /* KQOS_PROFILE_CONFIG_H */
