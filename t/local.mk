@@ -82,6 +82,8 @@ MW_WRAP = t/wrap.c t/wrap.h
 check_PROGRAMS += t/explore
 TESTS += t/explore
 t_explore_SOURCES = t/explore.c
+# It looks into the changes given to kevent (which add a knote).
+t_explore_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
 
 # One program per promise of the man pages, named after it.
 MW_TESTS_C = \
