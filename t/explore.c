@@ -1350,7 +1350,11 @@ api_begin(enum api a, const char *label)
     cur_api = a;
     cur_label = label;
     cur_seq++;
-    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    /* Not in the cleanup handler: musl acts on the same request again
+     * once a handler turns cancellation back on, and has no handler left
+     * to run by then. */
+    if (!cancel_acted)
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     errno = ERRNO_MARK;
     inside = 1;
 }
@@ -1361,7 +1365,8 @@ api_end(long rc)
     int e = errno;
 
     inside = 0;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    if (!cancel_acted)
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     if (e != ERRNO_MARK)
         broke("%s (%s) changed errno to %d", api_name[cur_api], cur_label, e);
     if (!rc_allowed(cur_api, rc))
