@@ -21,6 +21,7 @@
  *   10 poll fd         mw_poll_fd()
  *   11 wakers          the wake contract
  *   12 enoent          knotes already gone do not fail a change
+ *   13 fork            a child frees a poll whose kqueue it did not inherit
  */
 #include "config.h"
 
@@ -53,6 +54,7 @@ main(void)
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <sys/event.h>
 #include <unistd.h>
 
@@ -906,6 +908,67 @@ case_enoent(void)
     mw_poll_free(p);
 }
 
+/* ---- 13 fork ----------------------------------------------------------- */
+
+/* miowake(3): in a child, mw_poll_free() and mw_waker_free() "only close
+ * the descriptors the child inherited and free memory".  A kqueue is not
+ * inherited, so its number is the child's to reuse: a child that has
+ * opened a file under it and then frees its copy of the poll must still
+ * have that file.  The child reports with its exit status: 0 when the
+ * file survived, 1 when the kqueue's number was still open after the
+ * fork, 2 when the free closed the child's file, 3 when the child could
+ * not put a file under the number. */
+static void
+case_fork(void)
+{
+    mw_poll *p = poll_new();
+    mw_waker *w;
+    int kq = kq_of(p);
+    int status;
+    pid_t pid;
+
+    if (mw_waker_new(&w, p, 0xd001) < 0)
+        bail_out("mw_waker_new");
+    pid = util_fork();
+    if (pid == 0) {
+        struct stat before, after;
+        int fd;
+
+        signal(SIGALRM, SIG_DFL);
+        alarm(60);
+        if (fcntl(kq, F_GETFD) >= 0)
+            _exit(1);
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (fd != kq && dup2(fd, kq) < 0))
+            _exit(3);
+        if (fd != kq)
+            close(fd);
+        if (fstat(kq, &before) != 0)
+            _exit(3);
+        mw_waker_free(w);
+        mw_poll_free(p);
+        if (fstat(kq, &after) != 0 || after.st_dev != before.st_dev
+            || after.st_ino != before.st_ino)
+            _exit(2);
+        _exit(0);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            bail_out("waitpid: %s", strerror(errno));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+        bail_out("13 fork: the fake kqueue was inherited by fork()");
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "13 fork: a child that reused the number of the kqueue it did not "
+       "inherit keeps that file open across mw_waker_free and mw_poll_free "
+       "(exit status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    ok(util_fd_is_open(kq), "13 fork: the parent's kqueue is still open");
+    (void)mw_waker_wake(w);
+    ok(util_wait_token(p, 0xd001, UTIL_LONG_MS, NULL, NULL) == 1,
+       "13 fork: and the parent's poll still delivers its waker's event");
+    mw_waker_free(w);
+    mw_poll_free(p);
+}
+
 int
 main(void)
 {
@@ -927,6 +990,7 @@ main(void)
     case_poll_fd();
     case_wakers();
     case_enoent();
+    case_fork();
     return done_testing();
 }
 

@@ -116,7 +116,10 @@ MW_TESTS_C = \
 	t/wait-one-thread \
 	t/wake-visibility \
 	t/wait-stale-deadline \
-	t/cancel
+	t/cancel \
+	t/wake-fence-litmus \
+	t/wait-never-early \
+	t/register-wakes-untimed-wait
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -124,7 +127,8 @@ MW_TESTS_SH = \
 	t/exports.sh \
 	t/man-lint.sh \
 	t/nest.sh \
-	t/pkg-config.sh
+	t/pkg-config.sh \
+	t/wake-fence-code.sh
 
 check_PROGRAMS += $(MW_TESTS_C)
 t_wake_stale_slot_SOURCES = t/wake-stale-slot.c $(MW_WRAP)
@@ -135,6 +139,9 @@ t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
 t_wake_merge_failing_SOURCES = t/wake-merge-failing.c $(MW_WRAP)
 t_wait_stale_deadline_SOURCES = t/wait-stale-deadline.c $(MW_WRAP)
 t_cancel_SOURCES = t/cancel.c $(MW_WRAP)
+t_wait_never_early_SOURCES = t/wait-never-early.c $(MW_WRAP)
+t_register_wakes_untimed_wait_SOURCES = t/register-wakes-untimed-wait.c \
+	$(MW_WRAP)
 # t/register-fail-unchanged looks into the changes given to kevent (the
 # call a kqueue backend changes its set with); a kqueue emulated by
 # libkqueue has its <sys/event.h> off the usual path.
@@ -142,6 +149,9 @@ t_register_fail_unchanged_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
 dist_check_SCRIPTS += $(MW_TESTS_SH)
 # t/pkg-config.sh asks the pkg-config configure found about miowake.pc.
 AM_TESTS_ENVIRONMENT += PKG_CONFIG='$(PKG_CONFIG)'; export PKG_CONFIG;
+# t/wake-fence-code.sh reads the built library with the host's objdump
+# (libtool's probe finds the cross one in a cross build).
+AM_TESTS_ENVIRONMENT += OBJDUMP='$(OBJDUMP)'; export OBJDUMP;
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
 # `make check-valgrind` (Makefile.am) runs all of this under valgrind and

@@ -3,7 +3,8 @@
  * Promise: a registered descriptor is reported with its token and the
  * readiness its interest asks for: READABLE on pipes and sockets with
  * data, WRITABLE on a pipe's write end and on sockets, PRIORITY on a TCP
- * socket with out-of-band data, READ_CLOSED when the peer closes.
+ * socket with out-of-band data, READ_CLOSED when the peer closes or
+ * shuts down writing, also with data left unread.
  * mw_poll_reregister changes the token and the interest; after
  * mw_poll_deregister the descriptor is not reported.
  *
@@ -39,6 +40,7 @@
 #define T_TCP 16
 #define T_DEREG 17
 #define T_ONLYREAD 18
+#define T_SHUT_SOCK 19
 
 static mw_poll *p;
 static mw_waker *fence_waker;
@@ -329,6 +331,39 @@ peer_closes(void)
     util_close(sv[0]);
 }
 
+/* mw_poll_wait(3), End of file: a peer that "shuts down writing" gives
+ * MW_EV_READ_CLOSED, and mw_poll_register(3) says so "even while unread
+ * data remains" -- the case where a reader that waits for READABLE alone
+ * would drain the data and then never learn the stream has ended until
+ * it reads again.  The data and the shutdown both come before the wait,
+ * so that whatever the backend coalesces, one wait sees both. */
+static void
+peer_shuts_down_with_data_unread(void)
+{
+    int sv[2];
+    uint32_t flags;
+    int n;
+
+    util_socketpair(sv);
+    if (mw_poll_register(p, sv[0], T_SHUT_SOCK, MW_READABLE) != 0)
+        bail_out("mw_poll_register failed");
+    fence(T_SHUT_SOCK, NULL);
+    if (write(sv[1], "tail", 4) != 4)
+        bail_out("write to socketpair failed");
+    if (shutdown(sv[1], SHUT_WR) != 0)
+        bail_out("shutdown: %s", strerror(errno));
+    n = fence(T_SHUT_SOCK, &flags);
+    ok(n >= 1 && (flags & MW_EV_READ_CLOSED) && (flags & MW_EV_READABLE),
+       "a socket whose peer wrote data and then shut down writing, the "
+       "data unread, is reported MW_EV_READABLE|MW_EV_READ_CLOSED (got %s "
+       "in %d event(s))", util_flags_str(flags), n);
+    is_int(util_drain(sv[0]), -1, "the data, then end-of-file, can be "
+           "read");
+    mw_poll_deregister(p, sv[0]);
+    util_close(sv[0]);
+    util_close(sv[1]);
+}
+
 /* A connected TCP pair on 127.0.0.1; false if the system will not. */
 static bool
 tcp_pair(int *client, int *server)
@@ -421,6 +456,7 @@ main(void)
     reregister_token();
     deregister_stops();
     peer_closes();
+    peer_shuts_down_with_data_unread();
     priority_oob();
 
     mw_waker_free(fence_waker);

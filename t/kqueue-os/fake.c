@@ -36,6 +36,8 @@
  *     (the library always passes no room).  Then, asked for events, it
  *     waits in ppoll(2) on its pipe and its epoll set; a change or a
  *     NOTE_TRIGGER from another thread writes to the pipe.
+ *   - A kqueue is not inherited by fork(): in the child its number is
+ *     closed (and may name the child's next file) and its knotes gone.
  *   - One mutex guards everything; the wait does not hold it.
  * Filters other than EVFILT_READ, EVFILT_WRITE, EVFILT_EXCEPT and
  * EVFILT_USER are refused with EINVAL (the library uses no other).
@@ -451,6 +453,49 @@ record(int kq, const struct kevent *c, int error)
 
 /* ---- kqueue() ---------------------------------------------------------- */
 
+/* "The queue is not inherited by a child created with fork(2)"
+ * (FreeBSD's kqueue(2); the other systems say the same): in the child
+ * every kqueue's number is closed, free for the child's next file, and
+ * its knotes are gone.
+ * The lock is taken across the fork so that the child's copy of the
+ * tables is whole. */
+static void
+fork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+static void
+fork_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+static void
+fork_child(void)
+{
+    for (size_t i = 0; i < nkqs; i++) {
+        close(kqs[i].fd);
+        close(kqs[i].wake);
+        close(kqs[i].ep);
+    }
+    nkqs = 0;
+    nknotes = 0;
+    user_knotes = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+atfork_install(void)
+{
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0) {
+        fputs("fake kqueue: pthread_atfork failed\n", stderr);
+        abort();
+    }
+}
+
 static int
 new_kqueue(bool cloexec, bool nonblock)
 {
@@ -459,6 +504,7 @@ new_kqueue(bool cloexec, bool nonblock)
     int fds[2], ep;
     int saved;
 
+    pthread_once(&atfork_once, atfork_install);
     pthread_mutex_lock(&lock);
     sweep();
     ep = epoll_create1(EPOLL_CLOEXEC);
