@@ -2188,6 +2188,10 @@ main(void)
     diag("backend %s", mw_backend());
     lower_nofile();
     make_labels();
+    /* libkqueue's thread frees while the scenario forks: a child must not
+     * inherit the table's lock taken. */
+    if (pthread_atfork(own_lock_take, own_lock_give, own_lock_give) != 0)
+        bail_out("pthread_atfork failed");
     t0 = util_now_ms();
     warm_up();
 
