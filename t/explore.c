@@ -17,9 +17,9 @@
  * One run of the scenario with nothing injected counts N calls.  Then for
  * each call i < N and each fault that call can really see, the scenario
  * runs again with that one fault at call i:
- *   - an errno value from the realistic set of the function (see
- *     faults_of()); close() fails with EINTR after closing, as Linux's
- *     does; EAGAIN from read() or write() on a non-blocking pipe or
+ *   - an errno value from the realistic set of the function (the table
+ *     is in doc/ROBUSTNESS.md); close() fails with EINTR after closing,
+ *     as Linux's does; EAGAIN from read() or write() on a non-blocking pipe or
  *     eventfd is made true (the object drained or filled) rather than
  *     invented, as the library rightly takes it to mean "empty" or "full";
  *   - a deferred cancellation acted on at that call: pthread_cancel() of
@@ -27,7 +27,7 @@
  *     enabled only inside API calls.  mw_poll_wait() may act on it, and
  *     must then leave the poll as a wait that returned -EINTR would;
  *     every other call must return as if nothing were pending (the
- *     request is then acted on by the scenario, right after the call);
+ *     scenario acts on the request itself before its next API call);
  *   - a signal delivered at that call: SIGUSR1, whose handler (installed
  *     without SA_RESTART) wakes a waker; a blocking wait then fails with
  *     EINTR, as the kernel's would.
@@ -48,6 +48,12 @@
  * a run stuck for 5 s ends the exploration, and the watchdog the program
  * at 300 s (both times MW_TEST_TIMEOUT_FACTOR).  It is deterministic: no
  * point is sampled, and the scenario waits only for what is ready.
+ *
+ * The report has one result per API call and fault kind; the first
+ * failing points of each kind are printed with their call index, and
+ * MW_EXPLORE_POINT=INDEX:FAULT (say 183:cancel) runs one point alone.
+ * Cancellations are explored last, as one acted on inside libkqueue can
+ * leave it unusable, which ends the exploration.
  *
  * Skipped under valgrind (which replaces the allocator), in sanitizer
  * builds (whose runtimes own these functions) and where dlsym(RTLD_NEXT)
@@ -217,15 +223,13 @@ static char diverged_msg[200];
 static bool dirty;
 static long held;               /* library locks held by the scenario */
 static enum fn last_fn;         /* the last call counted */
-static bool last_kevent_waits;  /* the last kevent() counted asked for events */
+static bool last_kevent_waits;  /* ... and, a kevent(), asked for events */
 /* A cancellation was acted on inside libkqueue, which may have been
  * holding its own locks: nothing may call it any more. */
 static bool poisoned;
 static bool cancel_injected;
 static bool cancel_acted;
 static bool in_sink;            /* acting on a request no call acted on */
-static enum api acted_api;
-static const char *acted_label;
 
 static int said_busy;
 static enum api cur_api;
@@ -1820,8 +1824,6 @@ on_cancel(void *arg)
         thread_done(s);
         return;
     }
-    acted_api = cur_api;
-    acted_label = cur_label;
     if (!in_sink && cur_api != A_WAIT)
         broke("%s (%s) acted on a cancellation: only mw_poll_wait may",
               api_name[cur_api], cur_label);
