@@ -43,8 +43,8 @@
  * live waker and a fresh one are woken and each token comes.
  *
  * Bound: 1,800 to 3,100 runs of a scenario of 620 to 950 calls, each run a
- * thread and a fork(): 7 to 9 s per pair on a loaded 2-core machine, 15 to
- * 25 s under libkqueue, whose every kqueue costs milliseconds more;
+ * thread and a fork(): 4 to 9 s per pair on a loaded 2-core machine, 8 to
+ * 15 s under libkqueue, whose every kqueue costs milliseconds more;
  * a run stuck for 5 s ends the exploration, and the watchdog the program
  * at 300 s (both times MW_TEST_TIMEOUT_FACTOR).  It is deterministic: no
  * point is sampled, and the scenario waits only for what is ready.
@@ -1854,7 +1854,7 @@ scenario(void *arg)
 /* A run takes milliseconds; one that takes this long is stuck.  Both
  * bounds grow with MW_TEST_TIMEOUT_FACTOR, as the watchdog does. */
 #define RUN_MS (5000 * timeout_factor)
-#define SETTLE_MS (1000 * timeout_factor)
+#define SETTLE_MS (250 * timeout_factor)
 static int timeout_factor = 1;
 
 static int done_pipe[2];
