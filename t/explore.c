@@ -1304,6 +1304,7 @@ struct sc {
     int sv[2];
     bool sreg;
     mw_token stok;
+    bool probe_due;             /* the socket's byte must come, readable */
     enum stage stage;
     int done_fd;                /* written when the thread ends */
 };
@@ -1536,14 +1537,32 @@ do_register(struct sc *s, int fd, mw_token tok, unsigned interest,
     return true;
 }
 
+static void collect(struct sc *s, int timeout_ms, const char *label);
+static void test_write(int fd);
+
+/* After a failed reregistration the old one is still in force: a byte
+ * written to the peer comes under the old token, readable. */
+static void
+probe_old(struct sc *s, int fd, int peer)
+{
+    test_write(peer);
+    if (fd == s->sv[0])
+        s->probe_due = true;
+    for (int i = 0; i < NPIPE; i++)
+        if (fd == s->pr[i])
+            s->pdue[i] = true;
+    collect(s, 0, "the wait after a failed reregistration");
+}
+
 static bool
-do_reregister(struct sc *s, int fd, mw_token tok, unsigned interest,
-              const char *label)
+do_reregister(struct sc *s, int fd, int peer, mw_token tok,
+              unsigned interest, const char *label)
 {
     long rc = API(A_REREGISTER, label,
                   mw_poll_reregister(s->p, fd, tok, interest));
 
     if (rc < 0) {
+        probe_old(s, fd, peer);
         rc = API(A_REREGISTER, label,
                  mw_poll_reregister(s->p, fd, tok, interest));
         if (rc < 0) {
@@ -1585,7 +1604,7 @@ test_write(int fd)
 static int
 pending_count(const struct sc *s)
 {
-    int n = s->hidue;
+    int n = s->hidue + s->probe_due;
 
     for (int j = 0; j < NW; j++)
         n += s->due[j];
@@ -1619,8 +1638,13 @@ collect(struct sc *s, int timeout_ms, const char *label)
             mw_token tok = ev[k].token;
             bool known = false;
 
-            if (tok == s->stok && s->sreg)
+            if (tok == s->stok && s->sreg) {
+                if (s->probe_due && (ev[k].flags & MW_EV_READABLE)) {
+                    util_drain(s->sv[0]);
+                    s->probe_due = false;
+                }
                 continue;
+            }
             if (tok == TOKEN_HI && s->hireg) {
                 util_drain(s->hi_r);
                 s->hidue = false;
@@ -1658,6 +1682,10 @@ collect(struct sc *s, int timeout_ms, const char *label)
     if (s->hidue) {
         broke("%s: the far pipe never came readable", label);
         s->hidue = false;
+    }
+    if (s->probe_due) {
+        broke("%s: the socket's old registration reported nothing", label);
+        s->probe_due = false;
     }
 }
 
@@ -1727,11 +1755,12 @@ body(struct sc *s)
     s->pdue[1] = true;
     collect(s, SHORT_MS, "the wait with a timeout");
 
-    if (!do_reregister(s, s->sv[0], TOKEN_SOCK2, MW_WRITABLE, "the socket"))
+    if (!do_reregister(s, s->sv[0], s->sv[1], TOKEN_SOCK2, MW_WRITABLE,
+                       "the socket"))
         return;
     s->stok = TOKEN_SOCK2;
     for (int i = 0; i < NPIPE; i += 4)
-        if (!do_reregister(s, s->pr[i], TOKEN_PIPE(i), MW_READABLE,
+        if (!do_reregister(s, s->pr[i], s->pw[i], TOKEN_PIPE(i), MW_READABLE,
                            pipe_labels[i]))
             return;
     for (int i = 1; i < NPIPE; i += 2)
