@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -37,6 +38,14 @@
  * with EINVAL.  A longer wait ends early with no events, and the core
  * waits again for what is left of it. */
 #define MAX_TIMEOUT_S 1000000
+
+/* Under libkqueue, a kevent() cancelled while it waits never finishes:
+ * the emulation then keeps that kqueue's descriptors (its epoll set,
+ * socket pair, eventfds) open for good.  There a wait is therefore
+ * cancellable between slices of at most this long, each a kevent() with
+ * cancellation off, after a pthread_testcancel(); the core waits again
+ * for what is left of the timeout after each. */
+#define EMULATED_SLICE_MS 100
 
 /* The udata of a change: void * everywhere now, but intptr_t on NetBSD 7
  * and older, whose EV_SET assigns it as given. */
@@ -395,8 +404,15 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     struct kevent *buf = p->buf;
     struct timespec *ts = &p->timeout;
     int want = cap < BATCH ? (int)cap : BATCH;
+    int cancel = 0;
     int n, out;
 
+    if (MW_KQUEUE_EMULATED) {
+        pthread_testcancel();
+        if (timeout_ms < 0 || timeout_ms > EMULATED_SLICE_MS)
+            timeout_ms = EMULATED_SLICE_MS;
+        cancel = mw__cancel_off();
+    }
     if (timeout_ms >= 0) {
         ts->tv_sec = timeout_ms / 1000;
         ts->tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
@@ -408,8 +424,10 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
      * short batch as all that was ready. */
     do {
         n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ms >= 0 ? ts : NULL);
-        if (n < 0)
-            return -errno;
+        if (n < 0) {
+            out = -errno;
+            break;
+        }
         out = 0;
         for (int i = 0; i < n; i++) {
             uint32_t flags = kevent_to_flags(&buf[i]);
@@ -424,6 +442,8 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
         ts->tv_nsec = 0;
         timeout_ms = 0;
     } while (out == 0 && n == want);
+    if (MW_KQUEUE_EMULATED)
+        mw__cancel_restore(cancel);
     return out;
 }
 

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -162,6 +163,48 @@ wake_is_not_a_cancellation_point(void)
     again = util_wait_token(r.p, T_WAKER, UTIL_LONG_MS, NULL, NULL);
     is_int(again, 1, "and the waker still works: a later wake's event is "
            "delivered too");
+    mw_waker_free(r.w);
+    mw_poll_free(r.p);
+}
+
+/* The eventfd waker's other system call: a wake that finds the counter
+ * full (written to its maximum from outside) reads it empty and writes
+ * again, and that read must not act on the cancel either. */
+static void
+wake_on_a_full_counter_is_not_a_cancellation_point(void)
+{
+    struct util_fds before, after;
+    struct run r = { 0 };
+    struct body body;
+    uint64_t max = 0xfffffffffffffffeULL;
+    pthread_t t;
+    bool cancelled;
+    int fresh[4], n, efd = -1;
+
+    if (mw_poll_new(&r.p) != 0)
+        bail_out("mw_poll_new failed");
+    util_fds_take(&before);
+    if (mw_waker_new(&r.w, r.p, T_WAKER) != 0)
+        bail_out("mw_waker_new failed");
+    util_fds_take(&after);
+    n = util_fds_new(&before, &after, fresh, 4);
+    for (int i = 0; i < n && i < 4; i++)
+        if (util_fd_kind(fresh[i]) == UTIL_FD_EVENTFD)
+            efd = fresh[i];
+    if (efd < 0) {
+        skip(2, "%s: the waker has no eventfd to fill", mw_backend());
+    } else {
+        if (write(efd, &max, sizeof max) != (ssize_t)sizeof max)
+            bail_out("filling the eventfd failed");
+        start(&t, &body, wake_with_cancel_pending, &r);
+        cancelled = join_cancelled(t);
+        ok(cancelled && atomic_load(&r.steps) == 1 && r.rc[0] == 0,
+           "a wake on a full eventfd counter, with a cancel pending, "
+           "returns 0: neither its read nor its write acts on the cancel "
+           "(steps %d)", atomic_load(&r.steps));
+        is_int(util_wait_token(r.p, T_WAKER, UTIL_LONG_MS, NULL, NULL), 1,
+               "and its event is delivered");
+    }
     mw_waker_free(r.w);
     mw_poll_free(r.p);
 }
@@ -402,6 +445,7 @@ main(void)
     hook_call = wrap_wait_call_for_backend(backend);
 
     wake_is_not_a_cancellation_point();
+    wake_on_a_full_counter_is_not_a_cancellation_point();
     other_calls_are_not_cancellation_points();
     cancelled_wait_leaves_the_poll_usable(true);
     cancelled_wait_leaves_the_poll_usable(false);

@@ -76,6 +76,15 @@ MW_ALLOC_HOOK = t/alloc-hook.c t/alloc-hook.h
 # to link that member.
 MW_WRAP = t/wrap.c t/wrap.h
 
+# The fault explorer (doc/ROBUSTNESS.md): it defines the C library calls
+# the library makes and forwards them through dlsym(RTLD_NEXT), so it
+# links neither the allocation hook nor t/wrap.c.
+check_PROGRAMS += t/explore
+TESTS += t/explore
+t_explore_SOURCES = t/explore.c
+# It looks into the changes given to kevent (which add a knote).
+t_explore_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
+
 # One program per promise of the man pages, named after it.
 MW_TESTS_C = \
 	t/wake-same-thread \
