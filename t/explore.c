@@ -1702,7 +1702,7 @@ fork_child_frees(struct sc *s)
         for (int j = 0; j < NW; j++)
             mw_waker_free(s->w[j]);
         mw_poll_free(s->p);
-        _exit(0);
+        util_child_exit(0);
     }
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
