@@ -593,7 +593,9 @@ empty(int fd)
 
 /* ==== the wrappers ==== */
 
+#ifdef WRAP_FCNTL_FSTAT
 static bool is_callers_fd(int fd);
+#endif
 
 /* ---- allocation ---- */
 
@@ -1313,6 +1315,9 @@ struct sc {
 /* The scenario's objects, while a run goes on. */
 static struct sc *running;
 
+#ifdef WRAP_FCNTL_FSTAT
+/* A descriptor of the caller's: the only kind whose fcntl() or fstat()
+ * can fail with EBADF or EOVERFLOW where the library calls them. */
 static bool
 is_callers_fd(int fd)
 {
@@ -1326,6 +1331,7 @@ is_callers_fd(int fd)
     return fd == s->hi_r || fd == s->hi_w || fd == s->sv[0]
            || fd == s->sv[1];
 }
+#endif
 
 static _Atomic(mw_waker *) sig_waker;
 static atomic_int sig_runs;
