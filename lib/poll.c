@@ -297,9 +297,10 @@ ms_until(int64_t deadline)
  * stale events (dropped by deliver()) never hides a live one behind it
  * whatever the timeout. */
 static int
-fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t want,
+fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
                   int timeout_ms)
 {
+    size_t want = capacity < poll->nfetched ? capacity : poll->nfetched;
     int64_t deadline = 0;
 
     if (timeout_ms > 0)
@@ -343,7 +344,6 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
              int timeout_ms)
 {
     int saved = errno;
-    size_t want;
     int n;
 
     if (!poll || !events || capacity == 0)
@@ -352,9 +352,11 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
      * that this wait sees the backend's state as that one left it. */
     if (atomic_exchange_explicit(&poll->waiting, 1, memory_order_acquire))
         return -EBUSY;
-    want = capacity < poll->nfetched ? capacity : poll->nfetched;
+    /* Nothing computed here lives across the setjmp() that
+     * pthread_cleanup_push() may be: gcc's -Wclobbered says so of such a
+     * variable on some architectures (ppc64el). */
     pthread_cleanup_push(wait_cancelled, poll);
-    n = fetch_and_deliver(poll, events, want, timeout_ms);
+    n = fetch_and_deliver(poll, events, capacity, timeout_ms);
     pthread_cleanup_pop(0);
     atomic_store_explicit(&poll->waiting, 0, memory_order_release);
     return keep_errno(saved, n);
