@@ -118,6 +118,12 @@
 #if !defined(EXPLORE_OFF) && !defined(RTLD_NEXT)
 # define EXPLORE_OFF "no dlsym(RTLD_NEXT) here"
 #endif
+/* qemu-user's fork() from a program with threads can wedge the emulator
+ * itself, beyond the reach of the watchdog; this program forks in every
+ * one of its runs (configure.ac says more). */
+#if !defined(EXPLORE_OFF) && defined(MW_FOREIGN_HOST)
+# define EXPLORE_OFF "a build for another processor, run under an emulator"
+#endif
 
 #ifdef EXPLORE_OFF
 
