@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Promise (README.md, mw_backend(3)): `pkg-config --variable=backend
 # miowake` prints the mechanism pair the library was built with, the same
-# string mw_backend() returns.  Run against the built, uninstalled
+# string mw_backend() returns.  And miowake.pc has no field without a
+# value (an empty Requires.private: or Libs.private: line), which some
+# pkg-config implementations and every packager's linter complain of.  Run against the built, uninstalled
 # miowake.pc; mw_backend() is read from t/version, which prints it as a
 # TAP comment (a test program, so it is built with this build's flags,
 # sanitizers included).
@@ -36,7 +38,7 @@ fi
 PKG_CONFIG_PATH="$top_builddir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export PKG_CONFIG_PATH
 
-echo "1..3"
+echo "1..4"
 failed=0
 
 # Not an installed miowake.pc that happens to come first.
@@ -70,6 +72,16 @@ if [ -n "$lib" ] && [ "$pc" = "$lib" ]; then
 else
     echo "not ok 3 - the backend variable is what mw_backend() returns"
     [ -n "$lib" ] || echo "# $version printed no mw_backend() line"
+    failed=1
+fi
+
+# A field is "Name: value"; a variable "name=value" may be empty.
+empty=$(sed -n 's/^\([A-Za-z][A-Za-z.]*\):[[:space:]]*$/\1/p' "$top_builddir/miowake.pc")
+if [ -z "$empty" ]; then
+    echo "ok 4 - every field of miowake.pc has a value"
+else
+    echo "not ok 4 - every field of miowake.pc has a value"
+    for f in $empty; do echo "# empty field: $f"; done
     failed=1
 fi
 
