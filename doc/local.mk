@@ -19,11 +19,10 @@ doc_examples_cross_thread_wake_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 # (HAVE_GLIB, HAVE_LIBUV, HAVE_LIBEVENT), so a missing library never
 # breaks `make`.  t/nest.sh runs the ones built and skips the others with
 # configure's reason (MW_*_WHY).  Their sources are distributed whether
-# built or not, and installed for readers in $(docdir)/examples.
+# built or not (cross-thread-wake.c as the source of a program, above).
 MW_NEST_SRCS = doc/examples/nest-glib.c doc/examples/nest-libuv.c \
 	doc/examples/nest-libevent.c
-examplesdir = $(docdir)/examples
-dist_examples_DATA = $(MW_NEST_SRCS) doc/examples/cross-thread-wake.c
+EXTRA_DIST += $(MW_NEST_SRCS)
 MW_NEST_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 if HAVE_GLIB
 check_PROGRAMS += doc/examples/nest-glib
@@ -67,10 +66,15 @@ dist_man3_MANS += \
 	doc/man3/mw_waker_new.3 \
 	doc/man3/mw_waker_wake.3
 
-# ---- what users read, installed in $(docdir) --------------------------------
-# README.md and NEWS beside the examples (above), so that an installed
-# library carries its own instructions and release notes.
-dist_doc_DATA = README.md NEWS
+# ---- what is not installed ---------------------------------------------------
+# `make install` puts nothing in $(docdir).  A distribution's package
+# installs README.md, NEWS and doc/examples/ with its own tools
+# (dh_installdocs and dh_installexamples, RPM's %doc), under the name of
+# the binary package that carries them (libmiowake-dev, say), which no
+# upstream $(docdir) can know; files installed there anyway are files the
+# packager has to move or delete.  libuv, libmnl and libseccomp install
+# none either.  The man pages are the installed documentation.
+EXTRA_DIST += README.md
 
 # ---- maintainer notes -----------------------------------------------------
 EXTRA_DIST += doc/RELEASING
