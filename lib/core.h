@@ -24,47 +24,47 @@ struct fd_slot {
     mw_token token;
     unsigned interest;
     bool registered;            /* by the caller */
-    bool waker;                 /* a waker's own descriptor: not the caller's */
 };
 
 /*
- * A waker's place in the poll.  A slot is reused by the next waker, and an
- * event the wait has already fetched from the kernel may belong to the
- * waker that held it before, freed meanwhile: the generation, counted per
- * slot and carried in the cookie, tells the two apart, so that such an
- * event is dropped instead of being handed out in the new waker's name.
- *
- * A waker's cookie is MW__COOKIE_WAKER | generation << WAKER_GEN_SHIFT |
- * slot index: the generation takes bits 32-63 where mw_token has them,
- * else bits 16-30, which caps a 32-bit poll at 65,536 wakers and makes an
- * event outlive 32,768 reuses of its slot before it could be mistaken.
+ * A waker's states (struct mw_waker's `pending`), argued in waker.c:
+ *   IDLE      no event pending; the waker is on no list.
+ *   LISTED    its event is pending: it is on its hub's ready list (or the
+ *             poll's leftover list), and the hub's kernel object was
+ *             signalled for it or by a wake before it.
+ *   UNSIGNALLED  listed, but the signal its wake made failed: the next
+ *             wake signals again instead of merging.
+ *   FREED     mw_waker_free() ran while it was listed: whoever takes it
+ *             off the list frees it instead of handing its event out.
+ * Only LISTED is "pending" for the wake's fast path (mw__pending_seen).
  */
-struct waker_slot {
-    mw_waker *waker;            /* NULL when free */
-    mw_token gen;
+enum { WAKER_IDLE = 0, WAKER_LISTED = 1, WAKER_FREED = 2,
+       WAKER_UNSIGNALLED = 3 };
+
+/*
+ * What the wakers of one poll share: its one kernel object, and the
+ * ready list of the wakers whose event is pending.  Producers (wakes)
+ * push onto `head` with a compare-and-swap; the one waiting thread takes
+ * the whole list with an exchange.  Push-only and take-all is free of
+ * ABA, needs no lock, and is async-signal-safe.  The hub outlives its
+ * poll while wakers remain: each waker and the poll hold a reference,
+ * and the last one closes the kernel object, so its descriptor number
+ * is never reused under a wake.
+ */
+struct waker_hub {
+    alignas(64) _Atomic(mw_waker *) head;
+    /* A signal failed: the next wake signals even onto a non-empty
+     * list.  Cleared by the wake that then signals. */
+    atomic_int owed;
+    struct mw__waker *kobj;     /* the kernel object (waker-*.c) */
+    atomic_int refs;
+    /* mw_poll_free() has run: nobody takes the list any more, and a
+     * waker freed while listed is freed with the hub. */
+    atomic_int orphaned;
 };
 
-#if UINTPTR_MAX > 0xFFFFFFFFu
-# define WAKER_GEN_SHIFT 32
-# define WAKER_GEN_MAX ((mw_token)0xFFFFFFFFu)
-# define WAKER_ID_MAX ((size_t)MW__COOKIE_WAKER - 1)
-#else
-# define WAKER_GEN_SHIFT 16
-# define WAKER_GEN_MAX ((mw_token)0x7FFFu)
-# define WAKER_ID_MAX ((size_t)0xFFFFu)
-#endif
-
-static inline size_t
-waker_id(mw_token cookie)
-{
-    return (size_t)(cookie & WAKER_ID_MAX);
-}
-
-static inline mw_token
-waker_gen(mw_token cookie)
-{
-    return (cookie >> WAKER_GEN_SHIFT) & WAKER_GEN_MAX;
-}
+/* The cookie of the hub's kernel object: the one waker cookie. */
+#define HUB_COOKIE MW__COOKIE_WAKER
 
 struct mw_poll {
     struct mw__poller *poller;
@@ -76,17 +76,20 @@ struct mw_poll {
      * pull in a library for it. */
     atomic_int waiting;
     /*
-     * Guards the tables below.  Registration calls hold it across their
+     * Guards the table below.  Registration calls hold it across their
      * kernel call so the table and the kernel's set change together; the
      * wait takes it only to translate a batch, never while it blocks.
-     * mw_waker_new() and mw_waker_free() (waker.c) hold it to take and
-     * give back a waker's slot.
      */
     pthread_mutex_t lock;
     struct fd_slot *fds;        /* indexed by descriptor number */
     size_t nfds;
-    struct waker_slot *wakers;  /* indexed by the waker's cookie */
-    size_t nwakers;
+    struct waker_hub *hub;
+    int hub_fd;                 /* the kernel object's descriptor, or -1 */
+    /* Wakers taken from the hub beyond what the caller's array could
+     * hold, oldest first: they go out first on the next wait.  Only the
+     * waiting thread touches them (the -EBUSY rule). */
+    mw_waker *leftover;
+    mw_waker **leftover_tail;
     /* What the backend fetched, as (cookie, flags) pairs, before the wait
      * turns the live ones into the caller's events: the caller's array is
      * written only with events it gets, so a wait that fails after a
@@ -98,24 +101,22 @@ struct mw_poll {
 
 struct mw_waker {
     /*
-     * The pending flag: 1 from the wake that signals the kernel object
-     * until the wait has collected that signal's event, else 0.  Its own
-     * cache line: producers that find it set only read it, so a burst of
-     * wakes on a pending waker shares the line instead of bouncing it.
-     * Set by mw_waker_wake() (any thread, signal handlers); cleared only
-     * by the thread in mw_poll_wait(), in deliver() (poll.c).  Why no
-     * wake is lost is argued in waker.c, whose steps (1)-(3) and (a)-(e)
-     * the code cites.
-     *
-     * The signalling half of a wake reads `kobj` next, so it follows the
-     * flag; the rest is read only under the poll's lock or on free.
+     * The state (WAKER_IDLE ...).  Its own cache line: producers that
+     * find it LISTED only read it, so a burst of wakes on a pending waker
+     * shares the line instead of bouncing it.  Why no wake is lost is
+     * argued in waker.c, whose steps the code cites.
      */
     alignas(64) atomic_int pending;
-    struct mw__waker *kobj;     /* the kernel object (waker-*.c) */
-    mw_token token;             /* the caller's, handed out by deliver() */
-    mw_token cookie;            /* names the slot and its generation */
-    mw_poll *poll;              /* NULL once mw_poll_free() has run */
+    /* The next waker on the hub's list, written by the wake that pushes
+     * this one and read by the thread that takes it, before it clears
+     * `pending` (after which a wake may push it again). */
+    mw_waker *next;
+    struct waker_hub *hub;
+    mw_token token;             /* the caller's, handed out by the wait */
     pid_t pid;                  /* of the process that made it (fork) */
 };
+
+/* waker.c: a reference to the hub dropped; the last frees it. */
+void mw__hub_unref(struct waker_hub *hub, bool in_child);
 
 #endif /* MW_CORE_H */

@@ -14,11 +14,14 @@
  * registers a descriptor through mw__poller_ctl(); "user" needs kqueue.
  *
  * Who calls what:
+ *   - a poll has one waker kernel object, shared by all its wakers (the
+ *     hub, core.h): mw_poll_new() opens and arms it, and the last of the
+ *     poll and its wakers to be freed closes it, after the poller.
  *   - mw__waker_signal() runs on any thread and in signal handlers: it must
  *     be async-signal-safe (no locks, no allocation).
  *   - mw__poller_wait() and mw__waker_consume() run only on the thread in
  *     mw_poll_wait(), one at a time per poll.
- *   - mw__poller_ctl(), mw__poller_forget() and mw__waker_arm() run on any
+ *   - mw__poller_ctl() and mw__waker_arm() run on any
  *     thread with the poll's lock held (struct mw_poll, core.h), possibly
  *     while another thread is in mw__poller_wait().
  *   - the *_open() and *_close() functions run without that lock, on an
@@ -86,8 +89,10 @@
 
 /* The two ends of the pending flag (waker.c says why no wake is lost).
  * mw__pending_seen() is a producer's (2) and (3): true if the waker's
- * event is pending, so that the wake merges into it.  mw__pending_clear()
- * is the consumer's (c) and (d).  The fences order atomic accesses only,
+ * event is pending (the state is 1, LISTED in core.h), so that the wake
+ * merges into it.  mw__pending_clear() is the consumer's clear and fence:
+ * it sets the state to 0 unless it is 2 (FREED in core.h, which it
+ * leaves), and returns the state it found.  The fences order atomic accesses only,
  * so plain data written before a wake that merges has no happens-before
  * edge to the consumer's reads, and ThreadSanitizer, which cannot tell,
  * stays blind to the protocol.  A ThreadSanitizer build therefore uses a
@@ -99,22 +104,35 @@ static inline bool
 mw__pending_seen(atomic_int *pending)
 {
 #ifdef MW__TSAN
-    return atomic_fetch_or_explicit(pending, 0, memory_order_release) != 0;
+    return atomic_fetch_or_explicit(pending, 0, memory_order_release) == 1;
 #else
     mw__fence_seq_cst();
-    return atomic_load_explicit(pending, memory_order_relaxed) != 0;
+    return atomic_load_explicit(pending, memory_order_relaxed) == 1;
 #endif
 }
 
-static inline void
+/* The compare-and-swap is a release: the consumer's reads of the waker
+ * before it (its next and its token) happen before a wake that then
+ * finds the state 0 writes them again. */
+static inline int
 mw__pending_clear(atomic_int *pending)
 {
+    int old = atomic_load_explicit(pending, memory_order_relaxed);
+
+    do {
+        if (old == 2)
+            return old;
 #ifdef MW__TSAN
-    (void)atomic_exchange_explicit(pending, 0, memory_order_acquire);
+    } while (!atomic_compare_exchange_weak_explicit(
+                 pending, &old, 0, memory_order_acq_rel,
+                 memory_order_relaxed));
 #else
-    atomic_store_explicit(pending, 0, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(
+                 pending, &old, 0, memory_order_release,
+                 memory_order_relaxed));
     mw__fence_seq_cst();
 #endif
+    return old;
 }
 
 /* ---- export and descriptor helpers (fd.c) ---- */
@@ -197,13 +215,6 @@ void mw__poller_close(struct mw__poller *p, bool in_child);
  * epoll's MOD for a number whose registered file was closed). */
 int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                     mw_token cookie, unsigned interest, unsigned was);
-/* A descriptor of a waker is about to be closed: drop what the poller
- * holds for it that the close would not drop by itself.  Where closing
- * removes it from the kernel's set (epoll) there is nothing to do; the
- * poll(2) poller removes its entry from its own set; the kqueue poller
- * deletes the EVFILT_READ knote, which libkqueue would keep.  Not called
- * in a fork() child, nor once the poll is freed; errors are ignored. */
-void mw__poller_forget(struct mw__poller *p, int fd);
 /* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
  * into ev and return their count, or -errno (-EINTR when a signal handler
  * ran).  Its blocking call is the library's one cancellation point: a
@@ -225,11 +236,9 @@ int  mw__poller_fd(const struct mw__poller *p);
 
 struct mw__waker;
 
-/* Create the kernel object, not yet armed under a cookie: the core first
- * learns its descriptor (mw__waker_fd) so that it can release a stale
- * registration of that number, then calls mw__waker_arm() under its lock.
- * A mechanism that may fall back to another (EVFILT_USER to a pipe) must
- * therefore decide here. */
+/* Create the poll's kernel object, not yet armed under a cookie.  A
+ * mechanism that may fall back to another (EVFILT_USER to a pipe)
+ * decides here. */
 int  mw__waker_open(struct mw__waker **out, struct mw__poller *p);
 /* Register the object with p under cookie, for MW_READABLE: edge-
  * triggered where the poller is (epoll, kqueue), level on poll(2). */
@@ -237,20 +246,20 @@ int  mw__waker_arm(struct mw__waker *wk, struct mw__poller *p,
                    mw_token cookie);
 /* Make the registered object readable.  Async-signal-safe (with the one
  * exception of EVFILT_USER under libkqueue, whose kevent() takes locks:
- * miowake(3)).  It may change errno; wake_signal() in waker.c puts it
- * back.  Called only when the core's pending flag went 0 -> 1. */
+ * miowake(3)).  It may change errno; waker.c puts it back.  Called when
+ * a wake put the first waker on the hub's empty ready list, or found a
+ * signal owed (waker.c). */
 int  mw__waker_signal(struct mw__waker *wk);
-/* The wait collected this waker's event: consume what the kernel object
- * holds so that the next signal makes a fresh edge: step (b) of the
- * argument in waker.c, run by deliver() in poll.c with the poll's lock
- * held, just before it clears the pending flag. */
+/* The wait collected the object's event: consume what it holds so that
+ * the next signal makes a fresh edge: step (b) of the argument in
+ * waker.c, run by the wait (poll.c) before it takes the ready list. */
 void mw__waker_consume(struct mw__waker *wk);
-/* Release everything.  Unless the poll has been freed or this is a fork()
- * child, the core has already passed the descriptor to
- * mw__poller_forget().  Also called when mw_waker_new() fails after
- * mw__waker_open(): then the object is not registered. */
+/* Release everything, after the poller was closed (the poll is freed)
+ * or, in a fork() child, with in_child set.  Also called when
+ * mw_poll_new() fails after mw__waker_open(): then the object is not
+ * registered. */
 void mw__waker_close(struct mw__waker *wk, bool in_child);
-/* The descriptor the waker registered with the poller, or -1 if it has
+/* The descriptor the object registered with the poller, or -1 if it has
  * none (EVFILT_USER): the core keeps callers from registering it. */
 int  mw__waker_fd(const struct mw__waker *wk);
 

@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The portable half of mw_poll: argument checks, errno preservation, and
- * the tables (core.h) that turn the cookies a backend reports into the
- * caller's tokens; waker.c takes and gives back a waker's slot in them,
- * and deliver() here collects a waker's event straight from its struct.
- * Owning those tables in the core, rather than trusting the kernel's
- * copy of a token, is what makes every backend agree on -EEXIST/-ENOENT,
- * lets a waker be recognised without stealing a bit from 64-bit tokens,
- * and lets a registration or waker vanish while another thread waits:
- * an event whose cookie no longer names a live entry is dropped.
+ * The portable half of mw_poll: argument checks, errno preservation, the
+ * table (core.h) that turns the cookies a backend reports into the
+ * caller's tokens, and the consumer's side of the wakers' ready list
+ * (waker.c argues the protocol; take_ready() and emit_ready() here are
+ * its steps (b) to (g)).  Owning the table in the core, rather than
+ * trusting the kernel's copy of a token, is what makes every backend
+ * agree on -EEXIST/-ENOENT, and lets a registration vanish while another
+ * thread waits: an event whose cookie no longer names a live entry is
+ * dropped.
  */
 #include "core.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,22 +25,6 @@
 /* The most events one backend call fetches (struct mw_poll's `fetched`):
  * libuv's batch, and epoll's. */
 #define FETCH_MAX 1024
-
-/* The waker a cookie names, if it is still the one in its slot, else
- * NULL.  Lock held. */
-static mw_waker *
-waker_of(const mw_poll *poll, mw_token cookie)
-{
-    size_t id = waker_id(cookie);
-    const struct waker_slot *slot;
-
-    if (id >= poll->nwakers)
-        return NULL;
-    slot = &poll->wakers[id];
-    if (slot->gen != waker_gen(cookie))
-        return NULL;
-    return slot->waker;
-}
 
 static int
 keep_errno(int saved, int rc)
@@ -65,6 +50,95 @@ check_args(const mw_poll *poll, int fd, unsigned interest)
     if (interest == 0 || (interest & ~INTEREST_ALL))
         return -EINVAL;
     return 0;
+}
+
+/* The poll's one waker object, armed under HUB_COOKIE, and its ready
+ * list; the poll holds the first reference. */
+static int
+hub_open(mw_poll *poll)
+{
+    struct waker_hub *hub;
+    void *mem;
+    int rc;
+
+    if (posix_memalign(&mem, alignof(struct waker_hub), sizeof(*hub)) != 0)
+        return -ENOMEM;
+    hub = mem;
+    atomic_init(&hub->head, NULL);
+    atomic_init(&hub->owed, 0);
+    atomic_init(&hub->refs, 1);
+    atomic_init(&hub->orphaned, 0);
+    rc = mw__waker_open(&hub->kobj, poll->poller);
+    if (rc < 0) {
+        free(hub);
+        return rc;
+    }
+    rc = mw__waker_arm(hub->kobj, poll->poller, HUB_COOKIE);
+    if (rc < 0) {
+        mw__waker_close(hub->kobj, false);
+        free(hub);
+        return rc;
+    }
+    poll->hub = hub;
+    poll->hub_fd = mw__waker_fd(hub->kobj);
+    return 0;
+}
+
+/* Steps (b) and (c) of the argument in waker.c, on the hub's event:
+ * consume the kernel object, then take the whole ready list, and queue
+ * it, oldest push first, behind what an earlier wait left.  The waiting
+ * thread alone. */
+static void
+take_ready(mw_poll *poll)
+{
+    mw_waker *w, *oldest, *fifo = NULL;
+
+    mw__waker_consume(poll->hub->kobj);
+    w = atomic_exchange_explicit(&poll->hub->head, NULL,
+                                 memory_order_acquire);
+    oldest = NULL;
+    while (w) {
+        mw_waker *next = w->next;
+
+        if (!oldest)
+            oldest = w;
+        w->next = fifo;
+        fifo = w;
+        w = next;
+    }
+    if (!fifo)
+        return;
+    *poll->leftover_tail = fifo;
+    poll->leftover_tail = &oldest->next;
+}
+
+/* Steps (d) to (g): hand out up to room of the queued wakers' events.
+ * A waker freed while listed is freed here instead.  The waiting thread
+ * alone. */
+static int
+emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
+{
+    size_t k = 0;
+
+    while (poll->leftover && k < room) {
+        mw_waker *w = poll->leftover;
+        mw_waker *next = w->next;
+        mw_token token = w->token;
+
+        poll->leftover = next;
+        if (!next)
+            poll->leftover_tail = &poll->leftover;
+        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
+            /* Never the hub's last reference: the poll holds one. */
+            free(w);
+            mw__hub_unref(poll->hub, false);
+            continue;
+        }
+        ev[k].token = token;
+        ev[k].flags = MW_EV_READABLE;
+        k++;
+    }
+    return (int)k;
 }
 
 MW_EXPORT int
@@ -98,6 +172,14 @@ mw_poll_new(mw_poll **out)
         pthread_mutex_destroy(&poll->lock);
         goto fail;
     }
+    rc = hub_open(poll);
+    if (rc < 0) {
+        mw__poller_close(poll->poller, false);
+        pthread_mutex_destroy(&poll->lock);
+        goto fail;
+    }
+    poll->leftover = NULL;
+    poll->leftover_tail = &poll->leftover;
     poll->pid = getpid();
     *out = poll;
     return keep_errno(saved, 0);
@@ -106,6 +188,33 @@ fail:
     free(poll->fetched);
     free(poll);
     return keep_errno(saved, rc);
+}
+
+/* The poll is going: nobody will take the ready list again.  Wakers
+ * still alive keep waking the hub's kernel object, which stays open
+ * until the last of them is freed, and their wakes return 0.  The listed
+ * ones are made idle, and those freed while listed are freed now; a
+ * waker listed from now on and then freed is freed with the hub. */
+static void
+orphan_hub(mw_poll *poll, bool in_child)
+{
+    struct waker_hub *hub = poll->hub;
+    mw_waker *w;
+
+    atomic_store_explicit(&hub->orphaned, 1, memory_order_seq_cst);
+    w = atomic_exchange_explicit(&hub->head, NULL, memory_order_acquire);
+    *poll->leftover_tail = w;
+    w = poll->leftover;
+    while (w) {
+        mw_waker *next = w->next;
+
+        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
+            free(w);
+            mw__hub_unref(hub, in_child);
+        }
+        w = next;
+    }
+    mw__hub_unref(hub, in_child);
 }
 
 MW_EXPORT void
@@ -117,23 +226,13 @@ mw_poll_free(mw_poll *poll)
     if (!poll)
         return;
     in_child = poll->pid != getpid();
-    /* Wakers still attached keep working on their own descriptors; they
-     * just stop referring to this poll.  A fork() child's wakers never
-     * refer to it (mw_waker_free leaves the poll alone there), and the
-     * table may still list wakers the child has freed. */
-    for (size_t i = 0; i < poll->nwakers && !in_child; i++) {
-        mw_waker *w = poll->wakers[i].waker;
-
-        if (w)
-            w->poll = NULL;
-    }
     mw__poller_close(poll->poller, in_child);
+    orphan_hub(poll, in_child);
     /* In a fork() child the lock may have been held by a thread of the
      * parent, and destroying a held mutex is undefined. */
     if (!in_child)
         pthread_mutex_destroy(&poll->lock);
     free(poll->fds);
-    free(poll->wakers);
     free(poll->fetched);
     free(poll);
     mw__errno_restore(saved);
@@ -150,7 +249,9 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
         return keep_errno(saved, rc);
     pthread_mutex_lock(&poll->lock);
     slot = slot_of(poll, (size_t)fd);
-    if (slot && (slot->registered || slot->waker)) {
+    /* The wakers' kernel object is the poll's own: a kqueue would let
+     * the caller's registration take its knote over. */
+    if ((slot && slot->registered) || fd == poll->hub_fd) {
         rc = -EEXIST;
         goto out;
     }
@@ -231,41 +332,36 @@ mw_poll_deregister(mw_poll *poll, int fd)
 }
 
 /* Turn the n (cookie, flags) pairs the backend fetched into the caller's
- * events, dropping those whose registration or waker has gone; returns
- * the count written to ev. */
+ * events, dropping those whose registration has gone, and then, in the
+ * room left (n is at most capacity), the events of the wakers taken from
+ * the ready list; returns the count written to ev. */
 static int
-deliver(mw_poll *poll, struct mw_event *ev, int n)
+deliver(mw_poll *poll, struct mw_event *ev, int n, size_t capacity)
 {
     const struct mw_event *raw = poll->fetched;
+    bool hub_event = false;
     int kept = 0;
 
     pthread_mutex_lock(&poll->lock);
     for (int i = 0; i < n; i++) {
         mw_token cookie = raw[i].token;
+        const struct fd_slot *slot;
 
-        if (cookie & MW__COOKIE_WAKER) {
-            mw_waker *w = waker_of(poll, cookie);
-
-            if (!w)
-                continue;
-            /* (b), (c) and (d) of the argument in waker.c, in that order:
-             * empty the kernel object, then clear the flag. */
-            mw__waker_consume(w->kobj);
-            mw__pending_clear(&w->pending);
-            ev[kept].token = w->token;
-            ev[kept].flags = MW_EV_READABLE;
-        } else {
-            const struct fd_slot *slot = slot_of(poll, (size_t)cookie);
-
-            if (!slot || !slot->registered)
-                continue;
-            ev[kept].token = slot->token;
-            ev[kept].flags = raw[i].flags;
+        if (cookie == HUB_COOKIE) {
+            hub_event = true;
+            continue;
         }
+        slot = slot_of(poll, (size_t)cookie);
+        if (!slot || !slot->registered)
+            continue;
+        ev[kept].token = slot->token;
+        ev[kept].flags = raw[i].flags;
         kept++;
     }
     pthread_mutex_unlock(&poll->lock);
-    return kept;
+    if (hub_event)
+        take_ready(poll);
+    return kept + emit_ready(poll, ev + kept, capacity - (size_t)kept);
 }
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -303,12 +399,21 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
     size_t want = capacity < poll->nfetched ? capacity : poll->nfetched;
     int64_t deadline = 0;
 
+    /* Wakers taken by an earlier wait that the caller had no room for
+     * go out first, without waiting (unless all were freed since). */
+    if (poll->leftover) {
+        int n = emit_ready(poll, events, capacity);
+
+        if (n > 0)
+            return n;
+    }
     if (timeout_ms > 0)
         deadline = now_ns() + (int64_t)timeout_ms * 1000000;
     for (;;) {
         int fetched = mw__poller_wait(poll->poller, poll->fetched, want,
                                       timeout_ms);
-        int n = fetched > 0 ? deliver(poll, events, fetched) : fetched;
+        int n = fetched > 0 ? deliver(poll, events, fetched, capacity)
+                            : fetched;
 
         if (n != 0)
             return n;

@@ -115,14 +115,6 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     return 0;
 }
 
-void
-mw__poller_forget(struct mw__poller *p, int fd)
-{
-    /* Closing the descriptor takes it out of the epoll set. */
-    (void)p;
-    (void)fd;
-}
-
 int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                 int timeout_ms)

@@ -342,18 +342,6 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     return 0;
 }
 
-void
-mw__poller_forget(struct mw__poller *p, int fd)
-{
-    /* A BSD kernel drops a descriptor's knotes when it is closed, but
-     * libkqueue cannot see close(): its knote would outlive the pipe and
-     * swallow the registration of the next descriptor with that number.
-     * kqueues are not shared with a forked child on the BSDs, so deleting
-     * here costs nothing there. */
-    (void)mw__poller_kqueue_change(p, (uintptr_t)fd, EVFILT_READ, EV_DELETE,
-                                   0, 0);
-}
-
 /* The MW_EV_* flags of an event; 0 for one that says nothing the caller
  * asked about (macOS's except filter on ordinary data or EOF). */
 static uint32_t

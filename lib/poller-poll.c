@@ -254,20 +254,6 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     return rc;
 }
 
-void
-mw__poller_forget(struct mw__poller *p, int fd)
-{
-    size_t i;
-
-    pthread_mutex_lock(&p->lock);
-    i = entry_of(p, fd);
-    if (i) {
-        remove_entry(p, fd, i);
-        interrupt_wait(p);
-    }
-    pthread_mutex_unlock(&p->lock);
-}
-
 int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                 int timeout_ms)

@@ -62,8 +62,8 @@ mw__waker_consume(struct mw__waker *wk)
 void
 mw__waker_close(struct mw__waker *wk, bool in_child)
 {
-    /* An epoll set and a BSD kqueue forget the read end when it closes;
-     * the poll(2) and libkqueue sets were told by mw__poller_forget(). */
+    /* The poller was closed first (internal.h): no set holds the read
+     * end any more. */
     (void)in_child;
     mw__close(wk->rfd);
     mw__close(wk->wfd);

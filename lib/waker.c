@@ -1,33 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The portable half of mw_waker: the pending flag and the waker's
- * lifetime, including its slot in the poll's tables (core.h).  The kernel
- * object behind it (eventfd, EVFILT_USER, self-pipe) is the waker-*.c
- * that configure linked.
+ * The portable half of mw_waker: its state, the ready list of its poll,
+ * and its lifetime.  The wakers of one poll share one kernel object
+ * (eventfd, EVFILT_USER, self-pipe: the waker-*.c that configure linked)
+ * and one ready list, both in the poll's hub (core.h), so a waker costs
+ * no descriptor and no system call to create.
  *
- * Why no wake is lost.  The pending flag (struct mw_waker) is 1 from the
- * wake that signals the kernel object until the wait has collected that
- * signal's event, else 0.  A producer P does: (1) its own writes (the
- * data the consumer will look at: atomic objects, of any order, for
- * C11's fences order only atomic accesses; plain data needs a lock of its
- * own), (2) a seq_cst fence, (3) a relaxed load of the flag; if it reads
- * 1 it returns without a system call.
- * The consumer C does: (a) collect the kernel event, (b) consume what the
- * kernel object holds, (c) store 0, (d) a seq_cst fence, (e) hand the
- * event out, after which its caller reads the data.  The two fences are
- * ordered one way or the other.  If P's fence comes first, C's reads
- * after (d) see P's writes (1): the event C hands out covers P's wake.
- * If C's fence comes first, P's load (3) sees the 0 stored at (c) or a 1
- * stored after it by a wake that will signal again, and either P or that
- * wake makes a new kernel event.  Without the fences this is the
- * store-buffering pattern: P could read a stale 1 while C reads stale
- * data, and both would sleep (a relaxed "already pending?" load with no
- * fence is exactly that bug).  Clearing before consuming (b before c
- * reversed) would let C drain the signal of a wake that saw 0, leaving
- * the flag 1 over an empty object: every later wake would be skipped.
+ * Why no wake is lost.  A waker's state is LISTED from the wake that put
+ * it on the hub's ready list until the wait has taken it off and clears
+ * it, else IDLE (core.h has the two rarer states).  A producer P does:
+ * (1) its own writes (the data the consumer will look at: atomic objects,
+ * of any order, for C11's fences order only atomic accesses; plain data
+ * needs a lock of its own), (2) a seq_cst fence, (3) a relaxed load of
+ * the state; if it reads LISTED it returns without a system call.
+ * Otherwise (4) it exchanges the state for LISTED, and only the wake that
+ * turned IDLE into LISTED goes on: (5) it pushes the waker onto the ready
+ * list, and (6) signals the kernel object only if the list was empty
+ * before its push (or a signal is owed, below): the wakes of a burst
+ * share one system call.
+ * The consumer C, on the kernel object's event, does: (a) collect the
+ * event, (b) consume what the kernel object holds, (c) take the whole
+ * list with one exchange, then for each waker taken: (d) read its next
+ * and its token, (e) clear its state with a release compare-and-swap,
+ * (f) a seq_cst fence, (g) hand the event out, after which its caller
+ * reads the data.
  *
- * P is mw_waker_wake() here; C is mw_poll_wait(), whose deliver()
- * (poll.c) does (b) to (d).
+ * For one waker the argument is the flag's: the fences (2) and (f) are
+ * ordered one way or the other.  If P's comes first, C's reads after (f)
+ * see P's writes: the event C hands out covers P's wake.  If C's comes
+ * first, P's load (3) sees the IDLE stored at (e), or a LISTED stored
+ * after it by a wake that will push and signal again.  Without the
+ * fences this is the store-buffering pattern: P could read a stale
+ * LISTED while C reads stale data, and both would sleep.
+ * For the list: a push onto an empty list signals, and C consumes (b)
+ * before it takes (c), so a signal C consumed was made for a push that C
+ * then takes, and a push after the take finds the list empty and signals
+ * anew.  Taking first would let C consume the signal of a push it did not
+ * take: that waker would stay listed with no event to find it, and every
+ * later wake onto the non-empty list would trust it.  (d) comes before
+ * (e) because once the state is IDLE a wake may push the waker again,
+ * writing its next.
+ *
+ * A signal that fails.  The wake returns the error; its waker stays on
+ * the list, marked UNSIGNALLED so that its next wake signals instead of
+ * merging, and the hub owes a signal, so that the next push, even onto a
+ * non-empty list, signals too.  Wakes that found the list non-empty
+ * while that signal was being made trusted it and are lost with it, as
+ * mw_waker_new(3) says; no wake waits for another to finish, because it
+ * may run in a signal handler that interrupted that very wake.
+ *
+ * Lifetime.  The caller never frees a waker while it is being woken.  A
+ * waker freed while listed cannot leave the list (only the consumer takes
+ * from it), so mw_waker_free() marks it FREED and the consumer, whose
+ * clear (e) finds that mark, frees it instead of handing its event out.
+ * Once the poll is freed nobody takes the list: a waker freed while
+ * listed is then freed with the hub, by the last reference.
+ *
+ * P is mw_waker_wake() here; C is mw_poll_wait() (poll.c).
  */
 #include "core.h"
 
@@ -37,86 +66,26 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* A waker's new descriptor took the number of a descriptor the caller
- * closed while it was registered.  Release that registration before the
- * waker's goes into the kernel set under the number: the caller's later
- * calls on the number then get -ENOENT instead of reaching the waker, and
- * the poll(2) and libkqueue backends, which keep entries by number, drop
- * the old entry that would otherwise refuse or swallow the waker's.  The
- * kernel call fails harmlessly where the kernel forgot the old file at
- * its close (the waker's descriptor is not in the set yet).  Lock held. */
-static void
-release_stale(mw_poll *poll, int fd)
+/* Free the hub once its poll and every waker are gone.  In a fork()
+ * child the kernel object is shared with the parent, and only closed. */
+void
+mw__hub_unref(struct waker_hub *hub, bool in_child)
 {
-    struct fd_slot *slot = &poll->fds[fd];
+    mw_waker *w;
 
-    if (!slot->registered)
+    if (atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel) != 1)
         return;
-    (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0,
-                         slot->interest);
-    slot->registered = false;
-}
+    /* Nobody else can reach the hub: what is left on the list are the
+     * wakers freed while listed after the poll was freed. */
+    w = atomic_load_explicit(&hub->head, memory_order_acquire);
+    while (w) {
+        mw_waker *next = w->next;
 
-/* Give w a slot in its poll and a cookie, and arm its kernel object under
- * that cookie, all under the poll's lock. */
-static int
-attach(mw_waker *w)
-{
-    mw_poll *poll = w->poll;
-    int fd = mw__waker_fd(w->kobj);
-    mw_token gen, c;
-    size_t id;
-    int rc;
-
-    pthread_mutex_lock(&poll->lock);
-    id = 0;
-    while (id < poll->nwakers && poll->wakers[id].waker)
-        id++;
-    if (id > WAKER_ID_MAX)
-        rc = -ENOMEM;
-    else
-        rc = mw__array_grow((void **)&poll->wakers, &poll->nwakers,
-                            sizeof(*poll->wakers), id + 1, 16);
-    /* The descriptor's slot marks it as the waker's, so that registering
-     * it is -EEXIST on every backend: a kqueue would take it over. */
-    if (rc == 0 && fd >= 0)
-        rc = mw__array_grow((void **)&poll->fds, &poll->nfds,
-                            sizeof(*poll->fds), (size_t)fd + 1, 16);
-    if (rc < 0)
-        goto out;
-    if (fd >= 0)
-        release_stale(poll, fd);
-    gen = (poll->wakers[id].gen + 1) & WAKER_GEN_MAX;
-    c = MW__COOKIE_WAKER | gen << WAKER_GEN_SHIFT | (mw_token)id;
-    rc = mw__waker_arm(w->kobj, poll->poller, c);
-    if (rc < 0)
-        goto out;
-    poll->wakers[id].gen = gen;
-    poll->wakers[id].waker = w;
-    if (fd >= 0)
-        poll->fds[fd].waker = true;
-    w->cookie = c;
-out:
-    pthread_mutex_unlock(&poll->lock);
-    return rc;
-}
-
-/* Give w's slot back: after this the wait drops events for its cookie. */
-static void
-detach(mw_waker *w)
-{
-    mw_poll *poll = w->poll;
-    int fd = mw__waker_fd(w->kobj);
-
-    pthread_mutex_lock(&poll->lock);
-    if (fd >= 0) {
-        poll->fds[fd].waker = false;
-        /* Under the lock, so that no wait takes a new snapshot of the
-         * poll(2) set that still has it once the slot is free. */
-        mw__poller_forget(poll->poller, fd);
+        free(w);
+        w = next;
     }
-    poll->wakers[waker_id(w->cookie)].waker = NULL;
-    pthread_mutex_unlock(&poll->lock);
+    mw__waker_close(hub->kobj, in_child);
+    free(hub);
 }
 
 MW_EXPORT int
@@ -125,7 +94,6 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
     int saved = errno;
     mw_waker *w;
     void *mem;
-    int rc;
 
     if (!out)
         return -EINVAL;
@@ -137,52 +105,60 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
         return -ENOMEM;
     }
     w = mem;
-    atomic_init(&w->pending, 0);
+    atomic_init(&w->pending, WAKER_IDLE);
+    w->next = NULL;
+    w->hub = poll->hub;
     w->token = token;
-    w->poll = poll;
     w->pid = getpid();
-    rc = mw__waker_open(&w->kobj, poll->poller);
-    if (rc < 0)
-        goto fail_free;
-    rc = attach(w);
-    if (rc < 0)
-        goto fail_close;
+    atomic_fetch_add_explicit(&w->hub->refs, 1, memory_order_relaxed);
     *out = w;
     mw__errno_restore(saved);
     return 0;
-
-fail_close:
-    mw__waker_close(w->kobj, false);
-fail_free:
-    free(w);
-    mw__errno_restore(saved);
-    return rc;
 }
 
-/* The part of a wake that signals, kept out of line (noinline: a static
- * function called once is otherwise inlined back) so that the pending
- * path in mw_waker_wake() needs no stack frame: inlined, its callee-saved
- * registers are pushed before the fence on every wake: 15 instructions
- * instead of 9, and a fifth more time.  Measured (doc/PERFORMANCE.md has
- * the figures); not to be copied to other functions without the same
- * measurement. */
+/* (4) to (6), and the signal a failure left owed.  Kept out of line
+ * (noinline: a static function called once is otherwise inlined back)
+ * so that the pending path in mw_waker_wake() needs no stack frame:
+ * inlined, its callee-saved registers are pushed before the fence on
+ * every wake: 15 instructions instead of 9, and a fifth more time.
+ * Measured (doc/PERFORMANCE.md has the figures); not to be copied to
+ * other functions without the same measurement. */
 MW__NOINLINE static int
 wake_signal(mw_waker *waker)
 {
-    int saved;
-    int rc;
+    struct waker_hub *hub = waker->hub;
+    mw_waker *old = NULL;
+    int prev, saved, rc, listed;
 
-    /* Only the wake that turns 0 into 1 signals; a concurrent one that
-     * loses the race merges into that signal. */
-    if (atomic_exchange_explicit(&waker->pending, 1, memory_order_acq_rel))
+    /* Only the wake that turns IDLE into LISTED pushes; a concurrent one
+     * that loses the race merges into that push.  One that finds the
+     * signal of its own last wake failed signals again. */
+    prev = atomic_exchange_explicit(&waker->pending, WAKER_LISTED,
+                                    memory_order_acq_rel);
+    if (prev == WAKER_LISTED)
         return 0;
+    if (prev == WAKER_IDLE) {
+        old = atomic_load_explicit(&hub->head, memory_order_relaxed);
+        do
+            waker->next = old;
+        while (!atomic_compare_exchange_weak_explicit(
+                   &hub->head, &old, waker, memory_order_seq_cst,
+                   memory_order_relaxed));
+        if (old && !atomic_load_explicit(&hub->owed, memory_order_seq_cst))
+            return 0;
+    }
+    if (old || prev == WAKER_UNSIGNALLED)
+        atomic_store_explicit(&hub->owed, 0, memory_order_seq_cst);
     /* The backend's system call may change errno: keep the caller's. */
     saved = errno;
-    rc = mw__waker_signal(waker->kobj);
-    /* No event is coming for a failed signal: unset the flag, or every
-     * later wake would merge into nothing. */
-    if (rc < 0)
-        atomic_store_explicit(&waker->pending, 0, memory_order_relaxed);
+    rc = mw__waker_signal(hub->kobj);
+    if (rc < 0) {
+        atomic_store_explicit(&hub->owed, 1, memory_order_seq_cst);
+        listed = WAKER_LISTED;
+        (void)atomic_compare_exchange_strong_explicit(
+            &waker->pending, &listed, WAKER_UNSIGNALLED,
+            memory_order_relaxed, memory_order_relaxed);
+    }
     mw__errno_restore(saved);
     return rc;
 }
@@ -202,18 +178,27 @@ MW_EXPORT void
 mw_waker_free(mw_waker *waker)
 {
     int saved = errno;
+    struct waker_hub *hub;
     bool in_child;
+    int prev;
 
     if (!waker)
         return;
-    /* A fork() child frees its copy without the poll's lock, which a
-     * thread of the parent may have held at the fork, and leaves the
-     * poll alone: the child's copy of it is not waited on. */
+    hub = waker->hub;
+    /* A fork() child frees its copy as the parent would: nothing here
+     * takes a lock, and only the hub's last reference closes anything. */
     in_child = waker->pid != getpid();
-    /* After detach the wait can no longer reach this waker. */
-    if (waker->poll && !in_child)
-        detach(waker);
-    mw__waker_close(waker->kobj, in_child);
-    free(waker);
+    prev = atomic_exchange_explicit(&waker->pending, WAKER_FREED,
+                                    memory_order_acq_rel);
+    if (prev == WAKER_IDLE) {
+        free(waker);
+        mw__hub_unref(hub, in_child);
+    } else if (atomic_load_explicit(&hub->orphaned, memory_order_acquire)) {
+        /* Listed, and no wait will take it: the hub's last reference
+         * frees it with the list. */
+        mw__hub_unref(hub, in_child);
+    }
+    /* Else listed: the wait that takes it frees it, and drops its
+     * reference (poll.c). */
     mw__errno_restore(saved);
 }
