@@ -1229,14 +1229,14 @@ kevent(int kq, const struct kevent *changes, int nchanges,
 
 /* ==== what each API call may return (doc/man3) ==== */
 
-static const int listed_poll_new[] = { EINVAL, ENOMEM, EMFILE, ENFILE, 0 };
+static const int listed_poll_new[] = { EINVAL, ENOMEM, EMFILE, ENFILE,
+                                       ENOSPC, 0 };
 static const int listed_register[] = { EINVAL, EBADF, EEXIST, EPERM, ENOTSUP,
                                        EPIPE, ENOMEM, 0 };
 static const int listed_reregister[] = { EINVAL, EBADF, ENOENT, EPERM,
                                          ENOTSUP, EPIPE, ENOMEM, 0 };
 static const int listed_deregister[] = { EINVAL, EBADF, ENOENT, ENOMEM, 0 };
-static const int listed_waker_new[] = { EINVAL, ENOMEM, EMFILE, ENFILE,
-                                        ENOSPC, 0 };
+static const int listed_waker_new[] = { EINVAL, ENOMEM, 0 };
 static const int listed_wake[] = { EINVAL, 0 };
 static const int listed_wait[] = { EINVAL, EBUSY, EINTR, ENOMEM, 0 };
 static const int listed_none[] = { 0 };

@@ -736,37 +736,11 @@ op_waker_new(void)
     for (int fd = S.lo; fd < S.limit; fd++)
         if (after[fd - S.lo] && !before[fd - S.lo] && nnew < 8)
             news[nnew++] = fd;
-    /* The test is single-threaded, so the numbers that became open are
-     * the waker's (and, under libkqueue, maybe libkqueue's). */
-    for (int i = 0; i < nnew; i++) {
-        int fd = news[i];
-        bool own = false;
-
-        if (S.eventfd_waker)
-            own = nnew == 1;
-        else if (S.pipe_waker)
-            own = wk->rfd < 0 && acc_mode(fd) == O_RDONLY;
-        if (N(fd).owner != O_NONE && N(fd).owner != O_LIB)
-            fail("mw_waker_new opened %s, which the model holds as open",
-                 fdname(fd));
-        if (own) {
-            wk->rfd = fd;
-            N(fd).owner = O_WAKER;
-            N(fd).waker = (int)(wk - S.wakers);
-            /* THE RULE: a stale registration of the caller's on the
-             * number the waker's descriptor took is released. */
-            N(fd).reg = false;
-        } else {
-            N(fd).owner = O_LIB;
-            if (wk->nlib < 4)
-                wk->lib[wk->nlib++] = fd;
-            if (N(fd).reg)
-                N(fd).reg_moved = true;
-        }
-    }
-    if ((S.eventfd_waker || S.pipe_waker) && wk->rfd < 0)
-        fail("mw_waker_new opened %d descriptors, none of them a waker's "
-             "own", nnew);
+    /* A waker has no descriptor: every waker of a poll shares the poll's
+     * kernel object, opened by mw_poll_new. */
+    if (nnew != 0)
+        fail("mw_waker_new opened %d descriptor(s) (%s first); a waker "
+             "has none of its own", nnew, fdname(news[0]));
     wk->live = true;
     wk->attached = true;
     trace("waker_new #%d tok %#lx own fd %s (%d new)", (int)(wk - S.wakers),
