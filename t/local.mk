@@ -123,7 +123,8 @@ MW_TESTS_C = \
 	t/wait-never-early \
 	t/register-wakes-untimed-wait \
 	t/waker-new-emfile \
-	t/fork-free-wakers
+	t/fork-free-wakers \
+	t/event-flags
 
 MW_TESTS_SH = \
 	t/header.sh \
