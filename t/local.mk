@@ -123,7 +123,9 @@ MW_TESTS_C = \
 	t/wait-never-early \
 	t/register-wakes-untimed-wait \
 	t/waker-new-emfile \
-	t/fork-free-wakers
+	t/fork-free-wakers \
+	t/event-flags \
+	t/kernel-refusals
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -146,6 +148,7 @@ t_cancel_SOURCES = t/cancel.c $(MW_WRAP)
 t_wait_never_early_SOURCES = t/wait-never-early.c $(MW_WRAP)
 t_register_wakes_untimed_wait_SOURCES = t/register-wakes-untimed-wait.c \
 	$(MW_WRAP)
+t_kernel_refusals_SOURCES = t/kernel-refusals.c $(MW_WRAP)
 # t/register-fail-unchanged looks into the changes given to kevent (the
 # call a kqueue backend changes its set with); a kqueue emulated by
 # libkqueue has its <sys/event.h> off the usual path.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Promise (miowake(3), Event flags): MW_EV_WRITE_CLOSED means that the
- * reading side has gone and writing fails with EPIPE; and
+ * Promise (miowake(3), Event flags): on the write end of a pipe,
+ * MW_EV_WRITE_CLOSED means that the reading side has gone and writing
+ * fails with EPIPE (t/event-flags has what each poller reports); and
  * (mw_poll_register(3)) MW_EV_ERROR may be reported whatever the
  * interest.  The write end of a pipe whose read end is closed:
  *
