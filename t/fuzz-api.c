@@ -238,14 +238,6 @@ fd_open(int fd)
     return fcntl(fd, F_GETFD) >= 0;
 }
 
-static int
-acc_mode(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    return fl < 0 ? -1 : (fl & O_ACCMODE);
-}
-
 static struct num *
 num(int fd)
 {
