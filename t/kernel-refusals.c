@@ -269,10 +269,13 @@ own_descriptor_and_loop(mw_poll *p)
 
 /* ---- a waker's pipe without a reader ---- */
 
+/* The wakers' pipe is the last one mw_poll_new opens (the poll(2)
+ * poller's private pipe comes first). */
 static void
-wake_without_reader(mw_poll *p)
+wake_without_reader(void)
 {
     struct util_fds before, after;
+    mw_poll *p;
     mw_waker *w;
     int fds[8], n, rfd = -1, devnull, rc, err;
 
@@ -281,9 +284,11 @@ wake_without_reader(mw_poll *p)
         return;
     }
     util_fds_take(&before);
+    if (mw_poll_new(&p) != 0)
+        bail_out("mw_poll_new failed");
+    util_fds_take(&after);
     if (mw_waker_new(&w, p, T_WAKER) != 0)
         bail_out("mw_waker_new failed");
-    util_fds_take(&after);
     n = util_fds_new(&before, &after, fds, 8);
     util_fds_free(&before);
     util_fds_free(&after);
@@ -291,7 +296,7 @@ wake_without_reader(mw_poll *p)
         if (util_fd_kind(fds[i]) == UTIL_FD_PIPE_READ)
             rfd = fds[i];
     if (rfd < 0)
-        bail_out("the pipe waker opened no read end");
+        bail_out("mw_poll_new opened no pipe for the wakers");
     /* The read end replaced behind the waker's back: the pipe has no
      * reader left, and the number stays taken until mw_waker_free. */
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -305,6 +310,7 @@ wake_without_reader(mw_poll *p)
              "-EPIPE");
     is_int(err, ERRNO_MARK, "and leaves errno alone");
     mw_waker_free(w);
+    mw_poll_free(p);
 }
 
 int
@@ -322,7 +328,7 @@ main(void)
     enfile_from_waker_new(p);
     enospc(p);
     own_descriptor_and_loop(p);
-    wake_without_reader(p);
+    wake_without_reader();
     mw_poll_free(p);
     return done_testing();
 }
