@@ -212,6 +212,41 @@ util_fds_new(const struct util_fds *before, const struct util_fds *after,
     return count;
 }
 
+void
+util_hub_fds(const struct util_fds *before, const struct util_fds *after,
+             int *rfd, int *wfd)
+{
+    int r = -1, w = -1, efd = -1;
+
+    for (int i = 0; i < UTIL_FDS_MAX; i++) {
+        if (!after->open[i] || before->open[i])
+            continue;
+        switch (util_fd_kind(i)) {
+        case UTIL_FD_EVENTFD:
+            efd = i;
+            break;
+        case UTIL_FD_PIPE_READ:
+            r = i;
+            break;
+        case UTIL_FD_PIPE_WRITE:
+            w = i;
+            break;
+        default:
+            break;
+        }
+    }
+    if (util_waker_is("eventfd")) {
+        *rfd = *wfd = efd;
+    } else if (util_waker_is("pipe")
+               || (util_waker_is("user") && !util_libkqueue())) {
+        /* A user knote the kernel refuses falls back to a pipe. */
+        *rfd = r >= 0 && w >= 0 ? r : -1;
+        *wfd = r >= 0 && w >= 0 ? w : -1;
+    } else {
+        *rfd = *wfd = -1;
+    }
+}
+
 bool
 util_fds_equal(const struct util_fds *a, const struct util_fds *b,
                int *first)

@@ -70,6 +70,16 @@ struct util_fds {
  * at most UTIL_FDS_MAX).  It allocates nothing, so it may be taken while
  * allocations are counted (t/fault-enomem.c), and leaves errno alone. */
 void util_fds_take(struct util_fds *s);
+/* The descriptors of a poll's wakers' one kernel object (its "hub"),
+ * among those mw_poll_new() opened between the snapshots before and
+ * after: *rfd is the end the poller watches, *wfd the one a wake writes
+ * (the same eventfd for both).  The poll(2) poller opens its interrupt
+ * pipe first, so the wakers' object is the last of its kind opened;
+ * under libkqueue the emulation opens eventfds of its own, which count
+ * only where the waker is an eventfd.  Both -1 where the wakers have no
+ * descriptor (an EVFILT_USER knote) or none was found. */
+void util_hub_fds(const struct util_fds *before, const struct util_fds *after,
+                  int *rfd, int *wfd);
 /* Forget the snapshot (it holds no resource: this only empties it). */
 void util_fds_free(struct util_fds *s);
 /* Descriptors open in `after` but not in `before`, written into out (at

@@ -7,9 +7,9 @@
  * fails, it returns the error, and the wakes that merged into it while it
  * ran are lost with it"; and "the waker is then not left pending: the
  * next wake tries the kernel object again".  Here a wake's signal fails
- * because the waker's descriptor was replaced behind the library's back
- * (dup2() of a read-only /dev/null over it), and another thread wakes the
- * same waker while that failing signal is in progress.
+ * because the wakers' object's descriptor was replaced behind the
+ * library's back (dup2() of a read-only /dev/null over it), and another
+ * thread wakes the same waker while that failing signal is in progress.
  *
  * What this asserts:
  *   1. the wake that made the failing signal returns a negative errno;
@@ -20,15 +20,22 @@
  *      the page says it is lost, and a wake cannot wait for another,
  *      which may be running under it in a signal handler);
  *   4-6. wakes made after the failing one returned, with the descriptor
- *      restored, succeed and are each delivered.
+ *      restored, succeed and are each delivered (the failed waker was
+ *      left "unsignalled": its next wake signals instead of merging);
+ *   7-10. the wakers of a poll share its one kernel object (mw_poll_new
+ *      opens it), so a failed signal is owed by the poll: after another
+ *      failed wake, the next wake of another waker signals although the
+ *      ready list it joins is not empty, and both wakers are delivered,
+ *      once each.
  *
  * The interleaving is forced, not hoped for: the test wraps write(), and
  * syscall() where the library writes through it (forwarded with
  * dlsym(RTLD_NEXT)) and, when the failing signal's write
  * has failed, runs the other thread's wake before returning the failure.
- * On kqueue+user the waker has no descriptor (its signal is a kevent() on
- * the poll's kqueue, which libkqueue finds by number): there the wrapper
- * of kevent() makes that one signal fail with EBADF instead, and
+ * The descriptor is the wakers' object's, found among those mw_poll_new
+ * opened.  On kqueue+user the object has no descriptor (its signal is a
+ * kevent() on the poll's kqueue, which libkqueue finds by number): there
+ * the wrapper of kevent() makes the signal fail with EBADF instead, and
  * "restoring" is letting kevent() through again.
  */
 #include "config.h"
@@ -52,10 +59,13 @@
 #include "wrap.h"
 
 #define T_W ((mw_token)0x3A3E)
+#define T_O ((mw_token)0x07E2)
 
 /* ---- the wrappers ---- */
 
 static mw_waker *the_waker;
+static mw_waker *other_waker;           /* another waker of the poll */
+static atomic_int kevent_fails;         /* kqueue+user: every trigger */
 static int target_fd = -1;              /* the waker's writable descriptor */
 static bool fake_kevent_failure;        /* kqueue+user */
 static _Thread_local bool is_first_waker;
@@ -141,18 +151,20 @@ syscall(long number, ...)
 }
 #endif
 
-/* The hook of t/wrap.c's kevent: the signal of an EVFILT_USER waker (one
- * change, no results) fails, or it passes. */
+/* The hook of t/wrap.c's kevent: the trigger of the wakers' EVFILT_USER
+ * knote (one change, no results) fails while the signal is broken, the
+ * armed one after running the other thread's wake. */
 static int
 fail_user_signal(const struct kevent *changes, int nchanges, int nevents)
 {
     (void)changes;
-    if (fake_kevent_failure && is_first_waker && nchanges == 1
-        && nevents == 0 && atomic_exchange(&armed, false)) {
+    if (!fake_kevent_failure || nchanges != 1 || nevents != 0)
+        return 0;
+    if (is_first_waker && atomic_exchange(&armed, false)) {
         during_failing_signal();
         return EBADF;
     }
-    return 0;
+    return atomic_load(&kevent_fails) ? EBADF : 0;
 }
 
 static bool
@@ -175,61 +187,78 @@ resolve_wrapped(void)
            && (!fake_kevent_failure || wrap_forwards(WRAP_KEVENT));
 }
 
-/* The descriptor a wake writes to: among those mw_waker_new opened, a
- * pipe's write end, else an eventfd; -1 if none. */
-static int
-find_wake_fd(const int *fds, int n)
-{
-    for (int i = 0; i < n; i++)
-        if ((fcntl(fds[i], F_GETFL) & O_ACCMODE) == O_WRONLY)
-            return fds[i];
-    for (int i = 0; i < n; i++)
-        if (util_fd_is_eventfd(fds[i]))
-            return fds[i];
-    return -1;
-}
-
-/* Make the_waker and find the descriptor its wake writes to (none on
- * kqueue+user, whose failure is faked in kevent); skips the whole test
- * when there is none to find. */
-static void
-make_waker_and_find_its_fd(mw_poll *p)
+/* Make the_waker, and find the descriptor its wake writes to among
+ * those mw_poll_new opened, where the wakers' one kernel object is (none
+ * on kqueue+user, whose failure is faked in kevent); skips the whole
+ * test when there is none to find. */
+static mw_poll *
+make_poll_and_waker(void)
 {
     struct util_fds before, after;
-    int fds[16], n;
+    mw_poll *p;
+    int rfd;
 
     util_fds_take(&before);
-    if (mw_waker_new(&the_waker, p, T_W) != 0)
-        bail_out("cannot create a waker");
+    if (mw_poll_new(&p) != 0)
+        bail_out("cannot create a poll");
     util_fds_take(&after);
-    n = util_fds_new(&before, &after, fds, 16);
+    util_hub_fds(&before, &after, &rfd, &target_fd);
     util_fds_free(&before);
     util_fds_free(&after);
-    if (!fake_kevent_failure) {
-        target_fd = find_wake_fd(fds, n < 16 ? n : 16);
-        if (target_fd < 0) {
-            mw_waker_free(the_waker);
-            mw_poll_free(p);
-            plan_skip_all("%s: found no descriptor that the waker writes "
-                          "to", mw_backend());
-        }
+    if (mw_waker_new(&the_waker, p, T_W) != 0
+        || mw_waker_new(&other_waker, p, T_O) != 0)
+        bail_out("cannot create the wakers");
+    if (!fake_kevent_failure && target_fd < 0) {
+        mw_waker_free(the_waker);
+        mw_waker_free(other_waker);
+        mw_poll_free(p);
+        plan_skip_all("%s: found no descriptor that the wakers' object "
+                      "writes to", mw_backend());
     }
+    return p;
+}
+
+/* Make the wakers' signal fail: a read-only /dev/null over the object's
+ * writable descriptor (returns a duplicate of it, to put back), or the
+ * kevent() hook. */
+static int
+break_signal(void)
+{
+    int saved, devnull;
+
+    if (fake_kevent_failure) {
+        atomic_store(&kevent_fails, true);
+        return -1;
+    }
+    saved = fcntl(target_fd, F_DUPFD_CLOEXEC, 0);
+    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (saved < 0 || devnull < 0 || dup2(devnull, target_fd) < 0)
+        bail_out("cannot replace the wakers' descriptor: %s",
+                 strerror(errno));
+    util_close(devnull);
+    return saved;
+}
+
+static void
+restore_signal(int saved)
+{
+    if (fake_kevent_failure) {
+        atomic_store(&kevent_fails, false);
+        return;
+    }
+    if (dup2(saved, target_fd) < 0)
+        bail_out("cannot restore the wakers' descriptor: %s",
+                 strerror(errno));
+    util_close(saved);
 }
 
 static void
 wake_during_failing_signal_merges_into_it(mw_poll *p)
 {
-    int saved = -1, devnull, a_rc, got;
+    int saved, a_rc, got;
 
-    /* Replace the waker's descriptor: its write now fails with EBADF. */
-    if (!fake_kevent_failure) {
-        saved = fcntl(target_fd, F_DUPFD_CLOEXEC, 0);
-        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (saved < 0 || devnull < 0 || dup2(devnull, target_fd) < 0)
-            bail_out("cannot replace the waker's descriptor: %s",
-                     strerror(errno));
-        util_close(devnull);
-    }
+    /* Replace the wakers' descriptor: its write now fails with EBADF. */
+    saved = break_signal();
 
     atomic_store(&armed, true);
     a_rc = mw_waker_wake(the_waker);
@@ -240,12 +269,7 @@ wake_during_failing_signal_merges_into_it(mw_poll *p)
 
     /* Put the descriptor back, then see what became of the other
      * thread's wake. */
-    if (!fake_kevent_failure) {
-        if (dup2(saved, target_fd) < 0)
-            bail_out("cannot restore the waker's descriptor: %s",
-                     strerror(errno));
-        util_close(saved);
-    }
+    restore_signal(saved);
     if (atomic_load(&b_started))
         util_thread_join(b_thread);
     got = util_wait_token(p, T_W, UTIL_LONG_MS / 2, NULL, NULL);
@@ -276,6 +300,37 @@ wakes_after_the_failure_are_delivered(mw_poll *p)
        "and so is the wake after it");
 }
 
+/* The poll owes the failed signal: with the object working again, the
+ * next wake of another waker signals although the list it joins is not
+ * empty (the failed waker is on it), and both are delivered. */
+static void
+another_wakers_wake_after_a_failure_is_delivered(mw_poll *p)
+{
+    struct mw_event ev[8];
+    int64_t end = util_now_ms() + UTIL_LONG_MS / 2;
+    int saved, rc, got_w = 0, got_o = 0;
+
+    saved = break_signal();
+    rc = mw_waker_wake(the_waker);
+    is_errno(rc, -EBADF, "a wake whose signal fails, without a concurrent "
+             "wake, returns the error");
+    restore_signal(saved);
+    rc = mw_waker_wake(other_waker);
+    is_errno(rc, 0, "with the descriptor restored, another waker's wake "
+             "succeeds");
+    while ((!got_w || !got_o) && util_now_ms() < end) {
+        int n = util_wait(p, ev, 8, (int)(end - util_now_ms()));
+
+        if (n < 0)
+            bail_out("mw_poll_wait: %s", tap_errno_name(n));
+        got_w += util_count_token(ev, n, T_W, NULL);
+        got_o += util_count_token(ev, n, T_O, NULL);
+    }
+    ok(got_o == 1, "and is delivered, once (%d)", got_o);
+    ok(got_w == 1, "and so is the waker whose signal failed, still listed, "
+       "once (%d)", got_w);
+}
+
 int
 main(void)
 {
@@ -289,15 +344,15 @@ main(void)
     tap_watchdog(60);
     signal(SIGPIPE, SIG_IGN);
 
-    if (mw_poll_new(&p) != 0)
-        bail_out("cannot create a poll");
-    make_waker_and_find_its_fd(p);
-    plan(6);
+    p = make_poll_and_waker();
+    plan(10);
 
     wake_during_failing_signal_merges_into_it(p);
     wakes_after_the_failure_are_delivered(p);
+    another_wakers_wake_after_a_failure_is_delivered(p);
 
     mw_waker_free(the_waker);
+    mw_waker_free(other_waker);
     mw_poll_free(p);
     return done_testing();
 }
