@@ -125,7 +125,10 @@ MW_TESTS_C = \
 	t/waker-new-emfile \
 	t/fork-free-wakers \
 	t/event-flags \
-	t/kernel-refusals
+	t/kernel-refusals \
+	t/wake-million \
+	t/wake-batching \
+	t/wake-free-listed
 
 MW_TESTS_SH = \
 	t/header.sh \
@@ -144,6 +147,9 @@ t_fork_lock_held_SOURCES = t/fork-lock-held.c $(MW_WRAP)
 t_register_fail_unchanged_SOURCES = t/register-fail-unchanged.c $(MW_WRAP)
 t_wake_merge_failing_SOURCES = t/wake-merge-failing.c $(MW_WRAP)
 t_wake_signal_fails_SOURCES = t/wake-signal-fails.c $(MW_WRAP)
+t_wake_batching_SOURCES = t/wake-batching.c $(MW_WRAP)
+# t/wake-batching counts the EVFILT_USER triggers given to kevent.
+t_wake_batching_CPPFLAGS = $(AM_CPPFLAGS) $(KQUEUE_CFLAGS)
 t_wait_stale_deadline_SOURCES = t/wait-stale-deadline.c $(MW_WRAP)
 t_cancel_SOURCES = t/cancel.c $(MW_WRAP)
 t_wait_never_early_SOURCES = t/wait-never-early.c $(MW_WRAP)

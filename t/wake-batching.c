@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Promise (mw_waker_wake(3)): the wakes of a burst share one system
+ * call.  The wakers of a poll share its one kernel object and a ready
+ * list; a wake that turns an idle waker pending pushes it on the list,
+ * and signals the object only if the list was empty.  So:
+ *
+ *   1-2. 64 distinct idle wakers woken one after another, before the
+ *        consumer runs, make exactly one signalling system call, and
+ *        waking them all again (they are pending) makes none;
+ *   3-4. one wait with capacity 64 returns the 64 tokens, each once;
+ *   5-6. a second burst after that wait makes one signal again, and is
+ *        handed out whole;
+ *   7-10. with capacity 1: 5 wakers woken make one signal, 5 waits
+ *        return them in the order they were woken (oldest first)
+ *        without any further signal, and a timeout-0 wait then
+ *        returns 0.
+ *
+ * The signals are counted by wrapping the calls that make them: write()
+ * to the object's descriptor (the eventfd, or the pipe's write end,
+ * found among those mw_poll_new opened), and syscall(SYS_write, ...)
+ * where the library writes through it (lib/fd.c); on kqueue+user, a
+ * kevent() change that triggers an EVFILT_USER knote (t/wrap.h's hook).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef MW_HAVE_SYSCALL_RW
+# include <sys/syscall.h>
+#endif
+
+#include <miowake.h>
+
+#include "tap.h"
+#include "util.h"
+#include "wrap.h"
+/* t/local.mk puts libkqueue's headers on the path of this program when
+ * kqueue is emulated; a BSD has the header anyway. */
+#if defined(__has_include)
+# if __has_include(<sys/event.h>)
+#  include <sys/types.h>
+#  include <sys/event.h>
+#  include <sys/time.h>
+#  if defined(EVFILT_USER) && defined(NOTE_TRIGGER)
+#   define HAVE_TRIGGER_HOOK 1
+#  endif
+# endif
+#endif
+
+#define N 64
+#define NCAP1 5
+
+static int hub_wfd = -1;
+static atomic_int signals;
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+static write_fn real_write;
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+    if (!real_write) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (fd >= 0 && fd == hub_wfd)
+        atomic_fetch_add(&signals, 1);
+    return real_write(fd, buf, len);
+}
+
+#ifdef MW_HAVE_SYSCALL_RW
+typedef long (*syscall_fn)(long, ...);
+static syscall_fn real_syscall;
+
+long
+syscall(long number, ...)
+{
+    va_list ap;
+    long a[6];
+
+    va_start(ap, number);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (!real_syscall) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (number == SYS_write && hub_wfd >= 0 && (int)a[0] == hub_wfd)
+        atomic_fetch_add(&signals, 1);
+    return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+#endif
+
+#ifdef HAVE_TRIGGER_HOOK
+static int
+count_trigger(const struct kevent *changes, int nchanges, int nevents)
+{
+    (void)nevents;
+    for (int i = 0; i < nchanges; i++)
+        if (changes[i].filter == EVFILT_USER
+            && (changes[i].fflags & NOTE_TRIGGER))
+            atomic_fetch_add(&signals, 1);
+    return 0;
+}
+#endif
+
+/* Resolve the wrapped calls, make the poll and find what its wakers'
+ * signal goes through; skips the test when it cannot be counted. */
+static mw_poll *
+counted_poll(void)
+{
+    struct util_fds before, after;
+    void *sym;
+    mw_poll *p;
+    int rfd;
+    bool counted;
+
+    wrap_init();
+    sym = wrap_next_symbol("write");
+    if (sym)
+        memcpy(&real_write, &sym, sizeof real_write);
+#ifdef MW_HAVE_SYSCALL_RW
+    sym = wrap_next_symbol("syscall");
+    if (sym)
+        memcpy(&real_syscall, &sym, sizeof real_syscall);
+    if (!real_syscall)
+        plan_skip_all("cannot wrap syscall() (no dlsym(RTLD_NEXT) here)");
+#endif
+    if (!real_write)
+        plan_skip_all("cannot wrap write() (no dlsym(RTLD_NEXT) here)");
+    util_fds_take(&before);
+    if (mw_poll_new(&p) != 0)
+        bail_out("cannot create a poll");
+    util_fds_take(&after);
+    util_hub_fds(&before, &after, &rfd, &hub_wfd);
+    util_fds_free(&before);
+    util_fds_free(&after);
+    counted = hub_wfd >= 0;
+#ifdef HAVE_TRIGGER_HOOK
+    if (!counted && util_waker_is("user") && wrap_forwards(WRAP_KEVENT)) {
+        wrap_before_kevent_hook = count_trigger;
+        counted = true;
+    }
+#endif
+    if (!counted) {
+        mw_poll_free(p);
+        plan_skip_all("%s: cannot count the wakers' signals", mw_backend());
+    }
+    diag("%s: counting %s", mw_backend(),
+         hub_wfd >= 0 ? "writes to the wakers' descriptor"
+                      : "EVFILT_USER triggers");
+    return p;
+}
+
+static void
+burst(mw_poll *p, mw_waker **w, const char *what)
+{
+    struct mw_event ev[N];
+    unsigned char seen[N] = { 0 };
+    int n, distinct = 0;
+
+    atomic_store(&signals, 0);
+    for (int i = 0; i < N; i++)
+        if (mw_waker_wake(w[i]) != 0)
+            bail_out("mw_waker_wake failed");
+    is_int(atomic_load(&signals), 1, "%s: %d idle wakers woken one after "
+           "another make one signalling system call", what, N);
+    if (what[0] == 'a') {
+        for (int i = 0; i < N; i++)
+            if (mw_waker_wake(w[i]) != 0)
+                bail_out("mw_waker_wake failed");
+        is_int(atomic_load(&signals), 1, "%s: waking them all again, "
+               "pending, makes none", what);
+    }
+    n = util_wait(p, ev, N, UTIL_LONG_MS);
+    for (int i = 0; i < n; i++)
+        if (ev[i].token < N && !seen[ev[i].token]++)
+            distinct++;
+    is_int(n, N, "%s: one wait with capacity %d returns them all", what,
+           N);
+    if (what[0] == 'a')
+        is_int(distinct, N, "%s: each token once", what);
+}
+
+static void
+capacity_one_returns_oldest_first(mw_poll *p, mw_waker **w)
+{
+    /* Woken in an order other than that of their making. */
+    static const int order[NCAP1] = { 3, 0, 4, 1, 2 };
+    struct mw_event ev[1];
+    int in_order = 0, signals_after;
+
+    atomic_store(&signals, 0);
+    for (int i = 0; i < NCAP1; i++)
+        if (mw_waker_wake(w[order[i]]) != 0)
+            bail_out("mw_waker_wake failed");
+    is_int(atomic_load(&signals), 1, "capacity 1: %d wakers woken make one "
+           "signal", NCAP1);
+    for (int i = 0; i < NCAP1; i++) {
+        int n = util_wait(p, ev, 1, UTIL_LONG_MS);
+
+        if (n == 1 && ev[0].token == (mw_token)order[i])
+            in_order++;
+        else
+            diag("wait %d returned %d, token %lu (want %d)", i + 1, n,
+                 n == 1 ? (unsigned long)ev[0].token : 0UL, order[i]);
+    }
+    signals_after = atomic_load(&signals);
+    is_int(in_order, NCAP1, "%d waits of capacity 1 return them in the "
+           "order they were woken, oldest first", NCAP1);
+    is_int(signals_after, 1, "without any further signal");
+    is_int(util_wait(p, ev, 1, 0), 0, "and a timeout-0 wait then returns 0");
+}
+
+int
+main(void)
+{
+    mw_waker *w[N];
+    mw_poll *p;
+
+    tap_watchdog(60);
+    p = counted_poll();
+    for (int i = 0; i < N; i++)
+        if (mw_waker_new(&w[i], p, (mw_token)i) != 0)
+            bail_out("mw_waker_new failed");
+    plan(10);
+    burst(p, w, "a first burst");
+    burst(p, w, "the burst after that wait");
+    capacity_one_returns_oldest_first(p, w);
+
+    for (int i = 0; i < N; i++)
+        mw_waker_free(w[i]);
+    mw_poll_free(p);
+    return done_testing();
+}
