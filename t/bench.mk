@@ -5,7 +5,7 @@
 # Each one runs its raw baselines in the same process and prints one
 # key=value line per result; doc/PERFORMANCE.md records a run.
 #
-#   make bench                          all four, default counts
+#   make bench                          all of them, default counts
 #   make bench BENCH_FLAGS='-r 11'      more rounds for each
 #   MW_BENCH_ITERATIONS=N make bench    another count for each (see -h)
 #   ./t/bench-pingpong -p split -n 5000 one program, one pin mode
@@ -18,7 +18,8 @@ BENCH_PROGS = \
 	t/bench-pingpong \
 	t/bench-pending \
 	t/bench-burst \
-	t/bench-idle
+	t/bench-idle \
+	t/bench-create
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS:=$(EXEEXT))
 
@@ -46,8 +47,11 @@ t_bench_burst_LDADD = $(BENCH_LDADD)
 t_bench_idle_SOURCES = t/bench-idle.c $(BENCH_COMMON)
 t_bench_idle_CPPFLAGS = $(BENCH_CPPFLAGS)
 t_bench_idle_LDADD = $(BENCH_LDADD)
+t_bench_create_SOURCES = t/bench-create.c $(BENCH_COMMON)
+t_bench_create_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_create_LDADD = $(BENCH_LDADD)
 
-# Build all four, then run each through its libtool wrapper (or behind
+# Build them all, then run each through its libtool wrapper (or behind
 # the runner, MW_TEST_RUNNER: t/local.mk); every one runs even if an
 # earlier one failed, and the target fails if any did.
 BENCH_FLAGS =

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <miowake.h>
@@ -127,32 +128,46 @@ wake_from_thread(void *arg)
 
 /* The wakers' descriptors, which every waker of the poll shares: the
  * one a wake writes to (kernel_fd) and, for a pipe, the read end
- * (read_fd).  mw_poll_new opens them after the poller's own (the poll(2)
- * poller has a pipe too): the last eventfd or pipe it opened is the
- * wakers'. */
+ * (read_fd).  mw_poll_new opens them, among others (the poll(2) poller's
+ * own pipe, libkqueue's descriptors); the one the poll watches for its
+ * wakers is the new eventfd or pipe read end that mw_poll_register
+ * refuses with -EEXIST (before any kernel call), and a pipe's write end
+ * is the new one on the same pipe (the same inode). */
 static mw_poll *
 new_poll_and_find_fds(void)
 {
     static struct util_fds before, after;
-    int fresh[8], nfresh;
+    int fresh[32], nfresh;
     mw_poll *p;
 
     util_fds_take(&before);
     if (mw_poll_new(&p) != 0)
         bail_out("mw_poll_new failed");
     util_fds_take(&after);
-    nfresh = util_fds_new(&before, &after, fresh, 8);
-    for (int i = 0; i < nfresh && i < 8; i++) {
+    nfresh = util_fds_new(&before, &after, fresh, 32);
+    for (int i = 0; i < nfresh && i < 32; i++) {
         enum util_fd_kind k = util_fd_kind(fresh[i]);
 
-        if (k == UTIL_FD_EVENTFD && util_waker_is("eventfd")) {
+        /* Only the kind of the waker: libkqueue opens eventfds of its
+         * own, which must not be registered here by mistake. */
+        if (k != (util_waker_is("eventfd") ? UTIL_FD_EVENTFD
+                                           : UTIL_FD_PIPE_READ)
+            || mw_poll_register(p, fresh[i], 1, MW_READABLE) != -EEXIST)
+            continue;
+        if (k == UTIL_FD_EVENTFD) {
             kernel_fd = fresh[i];
             is_eventfd = true;
-        } else if (k == UTIL_FD_PIPE_WRITE) {
-            kernel_fd = fresh[i];
-        } else if (k == UTIL_FD_PIPE_READ) {
+        } else {
             read_fd = fresh[i];
         }
+    }
+    for (int i = 0; read_fd >= 0 && i < nfresh && i < 32; i++) {
+        struct stat r, w;
+
+        if (util_fd_kind(fresh[i]) == UTIL_FD_PIPE_WRITE
+            && fstat(read_fd, &r) == 0 && fstat(fresh[i], &w) == 0
+            && r.st_dev == w.st_dev && r.st_ino == w.st_ino)
+            kernel_fd = fresh[i];
     }
     if (util_waker_is("eventfd"))
         ok(is_eventfd, "mw_poll_new opened an eventfd for the wakers (%d "
