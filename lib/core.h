@@ -17,6 +17,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 /* A descriptor's place in the poll, indexed by its number. */
@@ -61,6 +63,11 @@ struct waker_hub {
     /* mw_poll_free() has run: nobody takes the list any more, and a
      * waker freed while listed is freed with the hub. */
     atomic_int orphaned;
+    /* The process that made it: the last reference, dropped in a fork()
+     * child, only closes what the child inherited.  Asked only then, so
+     * that making and freeing a waker makes no system call (getpid() is
+     * one, uncached since glibc 2.25). */
+    pid_t pid;
 };
 
 /* The cookie of the hub's kernel object: the one waker cookie. */
@@ -113,10 +120,18 @@ struct mw_waker {
     mw_waker *next;
     struct waker_hub *hub;
     mw_token token;             /* the caller's, handed out by the wait */
-    pid_t pid;                  /* of the process that made it (fork) */
+    void *mem;                  /* what malloc() returned, for free() */
 };
 
+/* Give a waker's memory back (see mw_waker_new() for why it is not
+ * posix_memalign()'s). */
+static inline void
+waker_release(mw_waker *w)
+{
+    free(w->mem);
+}
+
 /* waker.c: a reference to the hub dropped; the last frees it. */
-void mw__hub_unref(struct waker_hub *hub, bool in_child);
+void mw__hub_unref(struct waker_hub *hub);
 
 #endif /* MW_CORE_H */

@@ -113,11 +113,12 @@ mw__pending_seen(atomic_int *pending)
 
 /* The compare-and-swap is a release: the consumer's reads of the waker
  * before it (its next and its token) happen before a wake that then
- * finds the state 0 writes them again. */
+ * finds the state 0 writes them again.  A 2 is read with acquire: the
+ * freeing thread's last accesses happen before the consumer frees it. */
 static inline int
 mw__pending_clear(atomic_int *pending)
 {
-    int old = atomic_load_explicit(pending, memory_order_relaxed);
+    int old = atomic_load_explicit(pending, memory_order_acquire);
 
     do {
         if (old == 2)
@@ -125,11 +126,11 @@ mw__pending_clear(atomic_int *pending)
 #ifdef MW__TSAN
     } while (!atomic_compare_exchange_weak_explicit(
                  pending, &old, 0, memory_order_acq_rel,
-                 memory_order_relaxed));
+                 memory_order_acquire));
 #else
     } while (!atomic_compare_exchange_weak_explicit(
                  pending, &old, 0, memory_order_release,
-                 memory_order_relaxed));
+                 memory_order_acquire));
     mw__fence_seq_cst();
 #endif
     return old;

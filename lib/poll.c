@@ -68,6 +68,7 @@ hub_open(mw_poll *poll)
     atomic_init(&hub->owed, 0);
     atomic_init(&hub->refs, 1);
     atomic_init(&hub->orphaned, 0);
+    hub->pid = getpid();
     rc = mw__waker_open(&hub->kobj, poll->poller);
     if (rc < 0) {
         free(hub);
@@ -130,8 +131,8 @@ emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
             poll->leftover_tail = &poll->leftover;
         if (mw__pending_clear(&w->pending) == WAKER_FREED) {
             /* Never the hub's last reference: the poll holds one. */
-            free(w);
-            mw__hub_unref(poll->hub, false);
+            waker_release(w);
+            mw__hub_unref(poll->hub);
             continue;
         }
         ev[k].token = token;
@@ -196,7 +197,7 @@ fail:
  * ones are made idle, and those freed while listed are freed now; a
  * waker listed from now on and then freed is freed with the hub. */
 static void
-orphan_hub(mw_poll *poll, bool in_child)
+orphan_hub(mw_poll *poll)
 {
     struct waker_hub *hub = poll->hub;
     mw_waker *w;
@@ -209,12 +210,12 @@ orphan_hub(mw_poll *poll, bool in_child)
         mw_waker *next = w->next;
 
         if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            free(w);
-            mw__hub_unref(hub, in_child);
+            waker_release(w);
+            mw__hub_unref(hub);
         }
         w = next;
     }
-    mw__hub_unref(hub, in_child);
+    mw__hub_unref(hub);
 }
 
 MW_EXPORT void
@@ -227,7 +228,7 @@ mw_poll_free(mw_poll *poll)
         return;
     in_child = poll->pid != getpid();
     mw__poller_close(poll->poller, in_child);
-    orphan_hub(poll, in_child);
+    orphan_hub(poll);
     /* In a fork() child the lock may have been held by a thread of the
      * parent, and destroying a held mutex is undefined. */
     if (!in_child)
@@ -342,23 +343,26 @@ deliver(mw_poll *poll, struct mw_event *ev, int n, size_t capacity)
     bool hub_event = false;
     int kept = 0;
 
-    pthread_mutex_lock(&poll->lock);
-    for (int i = 0; i < n; i++) {
-        mw_token cookie = raw[i].token;
-        const struct fd_slot *slot;
+    /* A batch of the wakers' event alone needs no lock. */
+    for (int i = 0; i < n && !hub_event; i++)
+        hub_event = raw[i].token == HUB_COOKIE;
+    if (n > (hub_event ? 1 : 0)) {
+        pthread_mutex_lock(&poll->lock);
+        for (int i = 0; i < n; i++) {
+            mw_token cookie = raw[i].token;
+            const struct fd_slot *slot;
 
-        if (cookie == HUB_COOKIE) {
-            hub_event = true;
-            continue;
+            if (cookie == HUB_COOKIE)
+                continue;
+            slot = slot_of(poll, (size_t)cookie);
+            if (!slot || !slot->registered)
+                continue;
+            ev[kept].token = slot->token;
+            ev[kept].flags = raw[i].flags;
+            kept++;
         }
-        slot = slot_of(poll, (size_t)cookie);
-        if (!slot || !slot->registered)
-            continue;
-        ev[kept].token = slot->token;
-        ev[kept].flags = raw[i].flags;
-        kept++;
+        pthread_mutex_unlock(&poll->lock);
     }
-    pthread_mutex_unlock(&poll->lock);
     if (hub_event)
         take_ready(poll);
     return kept + emit_ready(poll, ev + kept, capacity - (size_t)kept);

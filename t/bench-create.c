@@ -9,12 +9,22 @@
  * process's baseline is the allocation alone (posix_memalign of a waker's
  * size and alignment, in the same blocks), the part of mw_waker_new that
  * the C library does.  Each round also frees them all and reports the ns
- * per mw_waker_free.
+ * per mw_waker_free.  Each fill begins with an untimed block made and
+ * freed: the first allocations after a million frees are where glibc
+ * consolidates its free lists, tens of microseconds each, for the
+ * library and the baseline alike.  And so that the last blocks do not
+ * pay for page faults the first ones do not (memory freed by the round
+ * before is reused first), glibc is told to keep freed memory, and an
+ * untimed round comes first.
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+# include <malloc.h>
+#endif
 
 #include "bench-common.h"
 
@@ -33,6 +43,11 @@ fill_wakers(mw_poll *p, mw_waker **w, long n)
     struct fill f = { -1, -1, -1 };
     int64_t t0, t1;
 
+    for (long j = 0; j < BLOCK; j++)
+        if (mw_waker_new(&w[j], p, (mw_token)j) != 0)
+            bench_fail("mw_waker_new failed at %ld", j);
+    for (long j = 0; j < BLOCK; j++)
+        mw_waker_free(w[j]);
     for (long i = 0; i < n; i += BLOCK) {
         t0 = bench_now_ns();
         for (long j = i; j < i + BLOCK && j < n; j++)
@@ -56,6 +71,11 @@ fill_allocs(void **m, long n)
     struct fill f = { -1, -1, -1 };
     int64_t t0, t1;
 
+    for (long j = 0; j < BLOCK; j++)
+        if (posix_memalign(&m[j], 64, 64) != 0)
+            bench_fail("posix_memalign failed at %ld", j);
+    for (long j = 0; j < BLOCK; j++)
+        free(m[j]);
     for (long i = 0; i < n; i += BLOCK) {
         t0 = bench_now_ns();
         for (long j = i; j < i + BLOCK && j < n; j++)
@@ -98,6 +118,12 @@ main(int argc, char **argv)
     al = af + o.rounds;
     if (mw_poll_new(&p) != 0)
         bench_fail("mw_poll_new failed");
+#ifdef __GLIBC__
+    (void)mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    (void)mallopt(M_MMAP_THRESHOLD, INT_MAX);
+#endif
+    (void)fill_wakers(p, w, n);
+    (void)fill_allocs(m, n);
     for (int r = 0; r < o.rounds; r++) {
         struct fill lib = fill_wakers(p, w, n);
         struct fill raw = fill_allocs(m, n);

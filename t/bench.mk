@@ -19,7 +19,8 @@ BENCH_PROGS = \
 	t/bench-pending \
 	t/bench-burst \
 	t/bench-idle \
-	t/bench-create
+	t/bench-create \
+	t/bench-pipeline
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS:=$(EXEEXT))
 
@@ -50,6 +51,9 @@ t_bench_idle_LDADD = $(BENCH_LDADD)
 t_bench_create_SOURCES = t/bench-create.c $(BENCH_COMMON)
 t_bench_create_CPPFLAGS = $(BENCH_CPPFLAGS)
 t_bench_create_LDADD = $(BENCH_LDADD)
+t_bench_pipeline_SOURCES = t/bench-pipeline.c $(BENCH_COMMON)
+t_bench_pipeline_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_pipeline_LDADD = $(BENCH_LDADD)
 
 # Build them all, then run each through its libtool wrapper (or behind
 # the runner, MW_TEST_RUNNER: t/local.mk); every one runs even if an
