@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Waker backed by a kqueue EVFILT_USER knote, chosen by configure with the
+ * The wakers' object of a poll as a kqueue EVFILT_USER knote (one per
+ * poll, shared by all its wakers: core.h), chosen by configure with the
  * kqueue poller where <sys/event.h> declares EVFILT_USER and NOTE_TRIGGER.
  * No descriptor of its own: the knote is added once with EV_ADD|EV_CLEAR,
  * and a signal is a NOTE_TRIGGER change with no EV_CLEAR (on FreeBSD a
@@ -14,14 +15,11 @@
  * A header that declares EVFILT_USER does not promise a knote: OpenBSD
  * counts user knotes with timers against a per-process limit (ENOMEM past
  * it), and a kernel older than its headers refuses the filter (EINVAL,
- * ENOSYS).  Such a waker falls back to a self-pipe, as the pipe waker
- * makes one, decided when it is opened so that the core learns its
- * descriptor before arming it.  libkqueue sets no such limit, and there
- * the knote is added only when armed, under the poll's lock: it is an
- * eventfd the emulation opens, which may take the number of a file just
- * closed, and a deregistration of that number must not fall between its
- * look at the number's file and its EV_DELETE (poller-kqueue.c), which
- * would take the eventfd out of the emulation's epoll set.
+ * ENOSYS).  Such a poll's wakers fall back to a self-pipe, as the pipe
+ * waker makes one, decided when the object is opened, before the core
+ * learns its descriptor and arms it.  libkqueue sets no such limit, and
+ * there the knote is added once, when armed by mw_poll_new(), before any
+ * other thread can know the poll.
  */
 #include "internal.h"
 
@@ -42,9 +40,8 @@ struct mw__waker {
     int pipe[2];                /* the fallback's ends, else -1 */
 };
 
-/* Knote identities must never repeat within a kqueue, even after a waker
- * slot (and so its cookie) is reused, or freeing one waker could delete
- * the knote of the next. */
+/* A poll's kqueue holds one user knote, the wakers'; identities counted
+ * per process keep any two apart all the same, for nothing. */
 static atomic_uintptr_t next_ident = 1;
 
 /* Errors of adding a user knote that a pipe does not share. */
