@@ -27,11 +27,13 @@
  *      failed wake, the next wake of another waker signals although the
  *      ready list it joins is not empty, and both wakers are delivered,
  *      once each;
- *   11-15. another thread's wake of another waker during a failing
+ *   11-17. another thread's wake of another waker during a failing
  *      signal merges into it (returns 0 before the failure); that
- *      waker's next wake after the failure should signal again, as
- *      mw_waker_wake(3) says; it does not yet (a TODO: it merges on the
- *      fast path); a wake of the failed waker then brings both.
+ *      waker stays pending with nothing signalled, and its next wake
+ *      merges too (printed, not asserted); the next wake of a waker that
+ *      is not pending signals what the poll owes and the wait hands out
+ *      all three; and, the same failure again, so does the next wake of
+ *      the waker whose signal failed.
  *
  * The interleaving is forced, not hoped for: the test wraps write(), and
  * syscall() where the library writes through it (forwarded with
@@ -65,11 +67,13 @@
 
 #define T_W ((mw_token)0x3A3E)
 #define T_O ((mw_token)0x07E2)
+#define T_3 ((mw_token)0x0333)
 
 /* ---- the wrappers ---- */
 
 static mw_waker *the_waker;
 static mw_waker *other_waker;           /* another waker of the poll */
+static mw_waker *third_waker;           /* and a third */
 static mw_waker *b_target;              /* what the other thread wakes */
 static atomic_int kevent_fails;         /* kqueue+user: every trigger */
 static int target_fd = -1;              /* the waker's writable descriptor */
@@ -212,11 +216,13 @@ make_poll_and_waker(void)
     util_fds_free(&before);
     util_fds_free(&after);
     if (mw_waker_new(&the_waker, p, T_W) != 0
-        || mw_waker_new(&other_waker, p, T_O) != 0)
+        || mw_waker_new(&other_waker, p, T_O) != 0
+        || mw_waker_new(&third_waker, p, T_3) != 0)
         bail_out("cannot create the wakers");
     if (!fake_kevent_failure && target_fd < 0) {
         mw_waker_free(the_waker);
         mw_waker_free(other_waker);
+        mw_waker_free(third_waker);
         mw_poll_free(p);
         plan_skip_all("%s: found no descriptor that the wakers' object "
                       "writes to", mw_backend());
@@ -356,20 +362,13 @@ count_both(mw_poll *p, int bound_ms, int *got_w, int *got_o)
     }
 }
 
-/* During the failing signal, the other thread wakes another waker: it
- * joins the non-empty ready list and returns 0, trusting that signal,
- * and is lost with it, as the page allows.  mw_waker_wake(3) then says
- * "the next wake of this waker, or of any other waker of the poll,
- * signals it again instead of trusting the failed one": so that other
- * waker's next wake, made after the failure returned, with the
- * descriptor restored, must be delivered.  It is not (a TODO until it
- * is): the waker is still listed, so its wake merges on the fast path
- * (lib/waker.c, mw_waker_wake), which does not look at the signal the
- * poll owes. */
+/* Make the_waker's signal fail while the other thread wakes
+ * other_waker, which joins the non-empty ready list and returns 0,
+ * trusting that signal; restore the descriptor.  Two results. */
 static void
-waker_that_merged_into_the_failure_signals_next(mw_poll *p)
+fail_while_another_waker_merges(const char *again)
 {
-    int saved, rc, got_w, got_o;
+    int saved, rc;
 
     atomic_store(&b_started, false);
     atomic_store(&b_done, false);
@@ -383,36 +382,60 @@ waker_that_merged_into_the_failure_signals_next(mw_poll *p)
     restore_signal(saved);
     if (atomic_load(&b_started))
         util_thread_join(b_thread);
-    is_errno(rc, -EBADF, "again a wake whose signal fails returns the "
-             "error");
-    ok(atomic_load(&b_rc) == 0 && b_returned_inside, "another thread's "
+    is_errno(rc, -EBADF, "%sa wake whose signal fails returns the error",
+             again);
+    ok(atomic_load(&b_rc) == 0 && b_returned_inside, "%sanother thread's "
        "wake of another waker, made during the failing signal, returned "
-       "0 before the failure was known (returned %s, %s)",
+       "0 before the failure was known (returned %s, %s)", again,
        tap_errno_name(atomic_load(&b_rc)),
        b_returned_inside ? "before" : "after");
+}
+
+/* The wakers that trusted a failed signal (mw_waker_new(3)): they "stay
+ * pending with nothing signalled for them, so their own later wakes
+ * merge into that lost event too, until the poll's kernel object is
+ * signalled again: by the next wake of the waker whose signal failed, or
+ * of any waker of the poll that is not pending [...]; the wait then hands
+ * all of them out". */
+static void
+wakers_that_trusted_a_failed_signal(mw_poll *p)
+{
+    struct mw_event ev[8];
+    int rc, n, got_w, got_o, got_t;
+    int64_t end;
+
+    /* A waker that is not pending brings them all. */
+    fail_while_another_waker_merges("");
     rc = mw_waker_wake(other_waker);
     is_errno(rc, 0, "that other waker's next wake, after the failure "
              "returned and with the descriptor restored, returns 0");
-    count_both(p, UTIL_LONG_MS / 5, &got_w, &got_o);
-    diag("after it, %d event(s) for that waker and %d for the one whose "
-         "signal failed came", got_o, got_w);
-    todo("lib/waker.c: a wake of a listed waker merges on the fast path "
-         "whatever signal the poll owes");
-    ok(got_o == 1, "and it is delivered: it signalled the object again, "
-       "as mw_waker_wake(3) says the next wake of any waker of the poll "
-       "does after a failed signal");
-    /* The waker whose signal failed signals again: both come now. */
-    rc = mw_waker_wake(the_waker);
-    if (got_o == 0 || got_w == 0) {
-        int w2, o2;
-
-        count_both(p, UTIL_LONG_MS / 2, &w2, &o2);
-        got_w += w2;
-        got_o += o2;
+    n = util_wait(p, ev, 8, 0);
+    diag("then a timeout-0 wait returned %d event(s) (the page says that "
+         "wake merged into the lost event)", n);
+    got_w = n > 0 ? util_count_token(ev, n, T_W, NULL) : 0;
+    got_o = n > 0 ? util_count_token(ev, n, T_O, NULL) : 0;
+    got_t = 0;
+    rc = mw_waker_wake(third_waker);
+    end = util_now_ms() + UTIL_LONG_MS / 2;
+    while ((!got_w || !got_o || !got_t) && util_now_ms() < end) {
+        n = util_wait(p, ev, 8, (int)(end - util_now_ms()));
+        if (n < 0)
+            bail_out("mw_poll_wait: %s", tap_errno_name(n));
+        got_w += util_count_token(ev, n, T_W, NULL);
+        got_o += util_count_token(ev, n, T_O, NULL);
+        got_t += util_count_token(ev, n, T_3, NULL);
     }
+    ok(rc == 0 && got_w == 1 && got_o == 1 && got_t == 1, "a wake of a "
+       "third waker, not pending, signals the object the poll owes: the "
+       "wait hands out the three, once each (%d, %d and %d)", got_w,
+       got_o, got_t);
+
+    /* The failed waker's own next wake brings them all too. */
+    fail_while_another_waker_merges("again: ");
+    rc = mw_waker_wake(the_waker);
+    count_both(p, UTIL_LONG_MS / 2, &got_w, &got_o);
     ok(rc == 0 && got_w == 1 && got_o == 1, "a wake of the waker whose "
-       "signal failed then brings both, once each (%d and %d)", got_w,
-       got_o);
+       "signal failed brings both, once each (%d and %d)", got_w, got_o);
 }
 
 int
@@ -430,15 +453,16 @@ main(void)
 
     p = make_poll_and_waker();
     b_target = the_waker;
-    plan(15);
+    plan(17);
 
     wake_during_failing_signal_merges_into_it(p);
     wakes_after_the_failure_are_delivered(p);
     another_wakers_wake_after_a_failure_is_delivered(p);
-    waker_that_merged_into_the_failure_signals_next(p);
+    wakers_that_trusted_a_failed_signal(p);
 
     mw_waker_free(the_waker);
     mw_waker_free(other_waker);
+    mw_waker_free(third_waker);
     mw_poll_free(p);
     return done_testing();
 }
