@@ -179,7 +179,8 @@ sys_name(enum raw_kind k)
 
 /* ---- the waker's kernel object ---- */
 
-/* Which descriptors mw_waker_new opened. */
+/* Which descriptors are open (around mw_poll_new, which opens the object
+ * every waker of the poll shares, among its own). */
 static int
 open_fds(unsigned char *open)
 {
@@ -221,7 +222,8 @@ kernel_count(int fd)
     return -1;
 }
 
-/* The sum of kernel_count over the waker's descriptors, or -1. */
+/* The sum of kernel_count over the descriptors mw_poll_new opened (the
+ * wakers' object among them), or -1. */
 static long long
 waker_kernel_count(const int *fds, int nfds)
 {
@@ -431,12 +433,12 @@ main(int argc, char **argv)
     if (cpu_a >= 0)
         bench_pin_self(cpu_a);
 
+    open_fds(before);
     if ((rc = mw_poll_new(&p)) != 0)
         bench_fail("mw_poll_new: %s", strerror(-rc));
-    open_fds(before);
+    open_fds(after);
     if ((rc = mw_waker_new(&w, p, TOKEN)) != 0)
         bench_fail("mw_waker_new: %s", strerror(-rc));
-    open_fds(after);
     for (int fd = 0; fd < MAX_FDS && nwfds < 8; fd++)
         if (after[fd] && !before[fd])
             wfds[nwfds++] = fd;
