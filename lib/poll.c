@@ -131,7 +131,7 @@ emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
             poll->leftover_tail = &poll->leftover;
         if (mw__pending_clear(&w->pending) == WAKER_FREED) {
             /* Never the hub's last reference: the poll holds one. */
-            waker_release(w);
+            free(w);
             mw__hub_unref(poll->hub);
             continue;
         }
@@ -210,7 +210,7 @@ orphan_hub(mw_poll *poll)
         mw_waker *next = w->next;
 
         if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            waker_release(w);
+            free(w);
             mw__hub_unref(hub);
         }
         w = next;
@@ -404,9 +404,16 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
     int64_t deadline = 0;
 
     /* Wakers taken by an earlier wait that the caller had no room for
-     * go out first, without waiting (unless all were freed since). */
+     * go out first, without waiting (unless all were freed since).  Half
+     * the room goes to what is ready now, so that a long backlog of
+     * wakers does not starve the registered descriptors. */
     if (poll->leftover) {
-        int n = emit_ready(poll, events, capacity);
+        size_t room = capacity / 2 < poll->nfetched ? capacity / 2
+                                                    : poll->nfetched;
+        int fetched = room > 0 ? mw__poller_wait(poll->poller, poll->fetched,
+                                                 room, 0)
+                               : 0;
+        int n = deliver(poll, events, fetched > 0 ? fetched : 0, capacity);
 
         if (n > 0)
             return n;

@@ -61,7 +61,6 @@
 #include "core.h"
 
 #include <errno.h>
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -81,7 +80,7 @@ mw__hub_unref(struct waker_hub *hub)
     while (w) {
         mw_waker *next = w->next;
 
-        waker_release(w);
+        free(w);
         w = next;
     }
     mw__waker_close(hub->kobj, hub->pid != getpid());
@@ -93,25 +92,18 @@ mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
 {
     int saved = errno;
     mw_waker *w;
-    void *mem;
 
     if (!out)
         return -EINVAL;
     *out = NULL;
     if (!poll)
         return -EINVAL;
-    /* Aligned by hand, in a block of the same size every time: glibc's
-     * posix_memalign() leaves a fragment of each block on its free lists,
-     * and after many frees each later allocation sorts through up to ten
-     * thousand of them (t/bench-create saw 90 us a waker). */
-    mem = malloc(sizeof(mw_waker) + alignof(mw_waker) - 1);
-    if (!mem) {
+    /* malloc(), not posix_memalign(): core.h says why. */
+    w = malloc(sizeof(*w));
+    if (!w) {
         mw__errno_restore(saved);
         return -ENOMEM;
     }
-    w = (mw_waker *)(((uintptr_t)mem + alignof(mw_waker) - 1)
-                     & ~(uintptr_t)(alignof(mw_waker) - 1));
-    w->mem = mem;
     atomic_init(&w->pending, WAKER_IDLE);
     w->next = NULL;
     w->hub = poll->hub;
@@ -153,7 +145,8 @@ wake_signal(mw_waker *waker)
         if (old && !atomic_load_explicit(&hub->owed, memory_order_seq_cst))
             return 0;
     }
-    if (old || prev == WAKER_UNSIGNALLED)
+    /* This signal pays what a failed one left owed. */
+    if (atomic_load_explicit(&hub->owed, memory_order_relaxed))
         atomic_store_explicit(&hub->owed, 0, memory_order_seq_cst);
     /* The backend's system call may change errno: keep the caller's. */
     saved = errno;
@@ -195,7 +188,7 @@ mw_waker_free(mw_waker *waker)
     prev = atomic_exchange_explicit(&waker->pending, WAKER_FREED,
                                     memory_order_acq_rel);
     if (prev == WAKER_IDLE) {
-        waker_release(waker);
+        free(waker);
         mw__hub_unref(hub);
     } else if (atomic_load_explicit(&hub->orphaned, memory_order_acquire)) {
         /* Listed, and no wait will take it: the hub's last reference

@@ -128,6 +128,7 @@ MW_TESTS_C = \
 	t/kernel-refusals \
 	t/wake-million \
 	t/wake-batching \
+	t/wait-leftover-fair \
 	t/wake-free-listed
 
 MW_TESTS_SH = \
