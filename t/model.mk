@@ -66,7 +66,12 @@ MODEL_CONFIGS = \
 	ready-tso pass ready -DMODEL_TSO; \
 	ready-tso-cap1 pass ready -DMODEL_TSO -DCAP=1; \
 	ready-tso-locked pass ready -DMODEL_TSO -DLOCKED_RMW; \
-	ready-tso-locked-no-clear-fence pass ready -DMODEL_TSO -DLOCKED_RMW -DNO_CLEAR_FENCE
+	ready-tso-locked-no-clear-fence pass ready -DMODEL_TSO -DLOCKED_RMW -DNO_CLEAR_FENCE; \
+	ready-sc-pipe-take-first fail ready -DKOBJ_PIPE -DTAKE_BEFORE_CONSUME; \
+	ready-sc-signal-every-push fail ready -DSIGNAL_EVERY_PUSH; \
+	ready-sc-clear-before-take fail ready -DCLEAR_BEFORE_TAKE; \
+	ready-tso-no-clear-fence fail ready -DMODEL_TSO -DNO_CLEAR_FENCE; \
+	ready-sc-reclaim-listed fail ready -DRECLAIM_LISTED
 
 check-model:
 	@command -v $(MODEL_SPIN) >/dev/null 2>&1 || { \
