@@ -67,6 +67,11 @@ MODEL_CONFIGS = \
 	ready-tso-cap1 pass ready -DMODEL_TSO -DCAP=1; \
 	ready-tso-locked pass ready -DMODEL_TSO -DLOCKED_RMW; \
 	ready-tso-locked-no-clear-fence pass ready -DMODEL_TSO -DLOCKED_RMW -DNO_CLEAR_FENCE; \
+	ready-sc-fails-owed-check pass ready -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-sc-fails-owed-check-handler pass ready -DSIGNAL_FAILS -DOWED_CHECK -DMAXFAIL=1; \
+	ready-sc-pipe-fails-owed-check pass ready -DKOBJ_PIPE -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-tso-fails-owed-check pass ready -DMODEL_TSO -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-sc-fails fail ready -DSIGNAL_FAILS; \
 	ready-sc-pipe-take-first fail ready -DKOBJ_PIPE -DTAKE_BEFORE_CONSUME; \
 	ready-sc-signal-every-push fail ready -DSIGNAL_EVERY_PUSH; \
 	ready-sc-clear-before-take fail ready -DCLEAR_BEFORE_TAKE; \
