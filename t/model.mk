@@ -16,7 +16,7 @@
 # printed per configuration; the target fails if any expectation is not
 # met, and skips (status 0) when spin or MODEL_CC is missing.
 
-MODEL_PML = t/model/waker.pml t/model/lifetime.pml
+MODEL_PML = t/model/waker.pml t/model/lifetime.pml t/model/ready.pml
 EXTRA_DIST += $(MODEL_PML) doc/MODEL.md
 
 MODEL_SPIN = spin
@@ -56,7 +56,27 @@ MODEL_CONFIGS = \
 	tso-eventfd-no-consumer-fence fail waker -DMODEL_TSO -DNO_CONSUMER_FENCE; \
 	lifetime pass lifetime; \
 	lifetime-gen-mod-2 pass lifetime -DGEN_MOD=2; \
-	lifetime-no-gen-check fail lifetime -DNO_GEN_CHECK
+	lifetime-no-gen-check fail lifetime -DNO_GEN_CHECK; \
+	ready-sc pass ready -DMODEL_SC; \
+	ready-sc-cap1 pass ready -DCAP=1; \
+	ready-sc-pipe pass ready -DKOBJ_PIPE; \
+	ready-sc-pipe-level pass ready -DKOBJ_PIPE -DLEVEL; \
+	ready-sc-eventfd-take-first pass ready -DTAKE_BEFORE_CONSUME; \
+	ready-sc-no-clear-fence pass ready -DNO_CLEAR_FENCE; \
+	ready-tso pass ready -DMODEL_TSO; \
+	ready-tso-cap1 pass ready -DMODEL_TSO -DCAP=1; \
+	ready-tso-locked pass ready -DMODEL_TSO -DLOCKED_RMW; \
+	ready-tso-locked-no-clear-fence pass ready -DMODEL_TSO -DLOCKED_RMW -DNO_CLEAR_FENCE; \
+	ready-sc-fails-owed-check pass ready -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-sc-fails-owed-check-handler pass ready -DSIGNAL_FAILS -DOWED_CHECK -DMAXFAIL=1; \
+	ready-sc-pipe-fails-owed-check pass ready -DKOBJ_PIPE -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-tso-fails-owed-check pass ready -DMODEL_TSO -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-sc-fails fail ready -DSIGNAL_FAILS; \
+	ready-sc-pipe-take-first fail ready -DKOBJ_PIPE -DTAKE_BEFORE_CONSUME; \
+	ready-sc-signal-every-push fail ready -DSIGNAL_EVERY_PUSH; \
+	ready-sc-clear-before-take fail ready -DCLEAR_BEFORE_TAKE; \
+	ready-tso-no-clear-fence fail ready -DMODEL_TSO -DNO_CLEAR_FENCE; \
+	ready-sc-reclaim-listed fail ready -DRECLAIM_LISTED
 
 check-model:
 	@command -v $(MODEL_SPIN) >/dev/null 2>&1 || { \
