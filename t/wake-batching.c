@@ -14,7 +14,10 @@
  *   7-10. with capacity 1: 5 wakers woken make one signal, 5 waits
  *        return them in the order they were woken (oldest first)
  *        without any further signal, and a timeout-0 wait then
- *        returns 0.
+ *        returns 0;
+ *   11-12. two threads that wake the same idle waker at once, round
+ *        after round, make one signal a round: the wake that loses the
+ *        exchange to LISTED merges, however close the race.
  *
  * The signals are counted by wrapping the calls that make them: write()
  * to the object's descriptor (the eventfd, or the pipe's write end,
@@ -25,9 +28,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #ifdef MW_HAVE_SYSCALL_RW
@@ -218,6 +223,67 @@ capacity_one_returns_oldest_first(mw_poll *p, mw_waker **w)
     is_int(util_wait(p, ev, 1, 0), 0, "and a timeout-0 wait then returns 0");
 }
 
+/* ---- 11-12: two wakes of one idle waker at once ---- */
+
+/* Enough rounds that the two wakes often both pass the pending check
+ * before either exchanges (some in a hundred rounds, on 2 CPUs); a tenth
+ * under valgrind, which runs one thread at a time anyway. */
+#define RACE_ROUNDS_MAX 30000
+static int race_rounds = RACE_ROUNDS_MAX;
+
+static pthread_barrier_t race_start, race_end;
+static mw_waker *race_waker;
+
+static void *
+race_partner(void *arg)
+{
+    (void)arg;
+    for (int r = 0; r < race_rounds; r++) {
+        pthread_barrier_wait(&race_start);
+        (void)mw_waker_wake(race_waker);
+        pthread_barrier_wait(&race_end);
+    }
+    return NULL;
+}
+
+static void
+two_wakes_at_once_signal_once(mw_poll *p, mw_waker *w)
+{
+    int before, events = 0, bad = 0;
+    pthread_t t;
+
+    race_waker = w;
+    if (getenv("MW_UNDER_VALGRIND"))
+        race_rounds = RACE_ROUNDS_MAX / 10;
+    if (pthread_barrier_init(&race_start, NULL, 2) != 0
+        || pthread_barrier_init(&race_end, NULL, 2) != 0)
+        bail_out("pthread_barrier_init failed");
+    before = atomic_load(&signals);
+    if (pthread_create(&t, NULL, race_partner, NULL) != 0)
+        bail_out("pthread_create failed");
+    for (int r = 0; r < race_rounds; r++) {
+        struct mw_event ev[4];
+        int n;
+
+        pthread_barrier_wait(&race_start);
+        (void)mw_waker_wake(w);
+        pthread_barrier_wait(&race_end);
+        n = util_wait(p, ev, 4, UTIL_LONG_MS);
+        if (n == 1 && ev[0].token == 0)
+            events++;
+        else
+            bad++;
+    }
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&race_start);
+    pthread_barrier_destroy(&race_end);
+    is_int(atomic_load(&signals) - before, race_rounds, "two threads waking "
+           "one idle waker at once, %d rounds: one signal a round",
+           race_rounds);
+    ok(events == race_rounds && bad == 0, "and one event a round (%d "
+       "events, %d rounds otherwise)", events, bad);
+}
+
 int
 main(void)
 {
@@ -229,10 +295,11 @@ main(void)
     for (int i = 0; i < N; i++)
         if (mw_waker_new(&w[i], p, (mw_token)i) != 0)
             bail_out("mw_waker_new failed");
-    plan(10);
+    plan(12);
     burst(p, w, "a first burst");
     burst(p, w, "the burst after that wait");
     capacity_one_returns_oldest_first(p, w);
+    two_wakes_at_once_signal_once(p, w[0]);
 
     for (int i = 0; i < N; i++)
         mw_waker_free(w[i]);
