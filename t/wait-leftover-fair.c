@@ -25,14 +25,36 @@
 #define NWAKERS 200
 #define T_PIPE ((mw_token)0xF00D)
 
+static int seen[NWAKERS];
+static int pipe_at = -1, dup_or_foreign, order_bad, got, next_token, waits;
+
+/* Count what one wait returned. */
+static void
+tally(const struct mw_event *ev, int n)
+{
+    waits++;
+    for (int k = 0; k < n; k++) {
+        if (ev[k].token == T_PIPE) {
+            if (pipe_at < 0)
+                pipe_at = waits;
+        } else if (ev[k].token < NWAKERS) {
+            if (seen[ev[k].token]++)
+                dup_or_foreign++;
+            if ((int)ev[k].token != next_token++)
+                order_bad++;
+            got++;
+        } else {
+            dup_or_foreign++;
+        }
+    }
+}
+
 int
 main(void)
 {
     static mw_waker *w[NWAKERS];
-    static int seen[NWAKERS];
     mw_poll *p;
-    int fds[2], waits = 0, pipe_at = -1, dup_or_foreign = 0, order_bad = 0;
-    int got = 0, next = 0, n;
+    int fds[2], n;
 
     tap_watchdog(60);
     plan(4);
@@ -53,20 +75,7 @@ main(void)
         struct mw_event ev[4];
 
         n = mw_poll_wait(p, ev, 4, UTIL_LONG_MS);
-        waits++;
-        for (int k = 0; k < n; k++) {
-            if (ev[k].token == T_PIPE) {
-                pipe_at = waits;
-            } else if (ev[k].token < NWAKERS) {
-                if (seen[ev[k].token]++)
-                    dup_or_foreign++;
-                if ((int)ev[k].token != next++)
-                    order_bad++;
-                got++;
-            } else {
-                dup_or_foreign++;
-            }
-        }
+        tally(ev, n > 0 ? n : 0);
     }
     if (write(fds[1], "x", 1) != 1)
         bail_out("write failed");
@@ -76,24 +85,10 @@ main(void)
         n = mw_poll_wait(p, ev, 4, UTIL_LONG_MS);
         if (n <= 0)
             break;
-        waits++;
-        for (int k = 0; k < n; k++) {
-            if (ev[k].token == T_PIPE) {
-                if (pipe_at < 0)
-                    pipe_at = waits;
-            } else if (ev[k].token < NWAKERS) {
-                if (seen[ev[k].token]++)
-                    dup_or_foreign++;
-                if ((int)ev[k].token != next++)
-                    order_bad++;
-                got++;
-            } else {
-                dup_or_foreign++;
-            }
-        }
+        tally(ev, n);
     }
     ok(pipe_at >= 1 && pipe_at <= 2, "the pipe's event came in wait %d "
-       "of %d, with %d wakers' events still to come then", pipe_at,
+       "of %d, while the backlog of %d wakers' events lasted", pipe_at,
        waits, NWAKERS);
     ok(got == NWAKERS && dup_or_foreign == 0, "every waker's event came "
        "once (%d events, %d duplicate or foreign)", got, dup_or_foreign);
