@@ -91,7 +91,6 @@ struct mw_poll {
     struct fd_slot *fds;        /* indexed by descriptor number */
     size_t nfds;
     struct waker_hub *hub;
-    int hub_fd;                 /* the kernel object's descriptor, or -1 */
     /* Wakers taken from the hub beyond what the caller's array could
      * hold, oldest first: they go out first on the next wait.  Only the
      * waiting thread touches them (the -EBUSY rule). */

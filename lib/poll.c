@@ -68,7 +68,7 @@ hub_open(mw_poll *poll)
     atomic_init(&hub->owed, 0);
     atomic_init(&hub->refs, 1);
     atomic_init(&hub->orphaned, 0);
-    hub->pid = getpid();
+    hub->pid = poll->pid;
     rc = mw__waker_open(&hub->kobj, poll->poller);
     if (rc < 0) {
         free(hub);
@@ -81,7 +81,6 @@ hub_open(mw_poll *poll)
         return rc;
     }
     poll->hub = hub;
-    poll->hub_fd = mw__waker_fd(hub->kobj);
     return 0;
 }
 
@@ -173,6 +172,7 @@ mw_poll_new(mw_poll **out)
         pthread_mutex_destroy(&poll->lock);
         goto fail;
     }
+    poll->pid = getpid();
     rc = hub_open(poll);
     if (rc < 0) {
         mw__poller_close(poll->poller, false);
@@ -181,7 +181,6 @@ mw_poll_new(mw_poll **out)
     }
     poll->leftover = NULL;
     poll->leftover_tail = &poll->leftover;
-    poll->pid = getpid();
     *out = poll;
     return keep_errno(saved, 0);
 
@@ -252,7 +251,7 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     slot = slot_of(poll, (size_t)fd);
     /* The wakers' kernel object is the poll's own: a kqueue would let
      * the caller's registration take its knote over. */
-    if ((slot && slot->registered) || fd == poll->hub_fd) {
+    if ((slot && slot->registered) || fd == mw__waker_fd(poll->hub->kobj)) {
         rc = -EEXIST;
         goto out;
     }
