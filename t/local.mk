@@ -129,6 +129,7 @@ MW_TESTS_C = \
 	t/wake-million \
 	t/wake-batching \
 	t/wait-leftover-fair \
+	t/hub-lifetime \
 	t/wake-free-listed
 
 MW_TESTS_SH = \
