@@ -61,6 +61,7 @@ dist_man3_MANS += \
 	doc/man3/mw_poll_register.3 \
 	doc/man3/mw_poll_reregister.3 \
 	doc/man3/mw_poll_wait.3 \
+	doc/man3/mw_poll_wait_ts.3 \
 	doc/man3/mw_version.3 \
 	doc/man3/mw_waker_free.3 \
 	doc/man3/mw_waker_new.3 \

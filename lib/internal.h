@@ -43,12 +43,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+/* poll.c defines mw_poll_wait_ts and mw_poll_wait_ts64 for both layouts
+ * of struct timespec, not the one this build has: the header's prototype
+ * would name one. */
+#define MW__BUILDING_LIBRARY 1
 #include <miowake.h>
 
 /* ---- code generation helpers ----
@@ -196,6 +201,22 @@ int  mw__array_grow(void **array, size_t *len, size_t elem, size_t need,
  * events. */
 #define MW__COOKIE_WAKER ((mw_token)1 << 31)
 
+/* A timeout in nanoseconds (negative: no limit) as the milliseconds of
+ * poll(2) and epoll_wait(2): rounded up, so that a wait never ends
+ * early, and at most INT_MAX (about 25 days), after which the core waits
+ * again for the rest. */
+#define MW__NS_PER_MS 1000000
+static inline int
+mw__timeout_ms(int64_t timeout_ns)
+{
+    int64_t ms;
+
+    if (timeout_ns < 0)
+        return -1;
+    ms = timeout_ns / MW__NS_PER_MS + (timeout_ns % MW__NS_PER_MS != 0);
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /* ---- poller: implemented by exactly one poller-*.c ---- */
 
 struct mw__poller;
@@ -216,20 +237,26 @@ void mw__poller_close(struct mw__poller *p, bool in_child);
  * epoll's MOD for a number whose registered file was closed). */
 int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
                     mw_token cookie, unsigned interest, unsigned was);
-/* Block up to timeout_ms; write up to cap (cookie, MW_EV_* flags) pairs
- * into ev and return their count, or -errno (-EINTR when a signal handler
- * ran).  Its blocking call is the library's one cancellation point: a
- * poller that keeps state across it must leave the poller usable when
- * the thread is cancelled there (the core releases its own -EBUSY guard
- * in a cleanup handler), and must keep no array on the waiting thread's
- * stack (see wait_cancelled() in poll.c).  0 is a timeout, or, whatever the timeout, a wake-up of the
- * poller's own (the poll(2) poller's, when a registration changed its
- * set): the core then waits again for what is left of it.  One call
+/* Block up to timeout_ns nanoseconds (negative: no limit, 0: do not
+ * block); write up to cap (cookie, MW_EV_* flags) pairs into ev and
+ * return their count, or -errno (-EINTR when a signal handler ran).  A
+ * timeout the poller's call cannot express exactly is rounded up, never
+ * down (mw__timeout_ms()); a whole number of milliseconds goes to the
+ * call that takes milliseconds where there is one, so that mw_poll_wait()
+ * makes the system calls it always made.  Its blocking call is the
+ * library's one cancellation point: a poller that keeps state across it
+ * must leave the poller usable when the thread is cancelled there (the
+ * core releases its own -EBUSY guard in a cleanup handler), and must keep
+ * no array on the waiting thread's stack nor take a local's address (see
+ * wait_cancelled() in poll.c).  0 is a timeout, or, whatever the timeout,
+ * a wake-up of the poller's own (the poll(2) poller's, when a
+ * registration changed its set) or a wait cut short (a kqueue's longest
+ * sleep): the core then waits again for what is left of it.  One call
  * fetches at most mw__poller_batch events; fewer than it could fetch
  * means that nothing else was ready. */
 extern const size_t mw__poller_batch;
 int  mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                     int timeout_ms);
+                     int64_t timeout_ns);
 /* The descriptor to nest in another loop, or -ENOTSUP. */
 int  mw__poller_fd(const struct mw__poller *p);
 

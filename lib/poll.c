@@ -13,6 +13,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdint.h>
@@ -377,27 +378,28 @@ now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Milliseconds left until deadline, rounded up so a wait never ends
- * early. */
-static int
-ms_until(int64_t deadline)
+/* Nanoseconds left until deadline, rounded up to a whole unit so that
+ * a wait never ends early, and so that a wait given in milliseconds asks
+ * its backend for whole milliseconds only. */
+static int64_t
+ns_until(int64_t deadline, int64_t unit)
 {
     int64_t ns = deadline - now_ns();
 
     if (ns <= 0)
         return 0;
-    return (int)((ns + 999999) / 1000000);
+    return (ns + unit - 1) / unit * unit;
 }
 
-/* Fetch and deliver until there is something to return, the timeout has
- * run out, or the backend fails.  want is what one backend call may
- * fetch: fewer than that means nothing else was ready, and only then is
- * 0 the truth once the timeout has run out, so that a full batch of
- * stale events (dropped by deliver()) never hides a live one behind it
- * whatever the timeout. */
+/* Fetch and deliver until there is something to return, the timeout
+ * (timeout_ns, negative: no limit) has run out, or the backend fails.
+ * want is what one backend call may fetch: fewer than that means nothing
+ * else was ready, and only then is 0 the truth once the timeout has run
+ * out, so that a full batch of stale events (dropped by deliver()) never
+ * hides a live one behind it whatever the timeout. */
 static int
 fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
-                  int timeout_ms)
+                  int64_t timeout_ns, int64_t unit_ns)
 {
     size_t want = capacity < poll->nfetched ? capacity : poll->nfetched;
     int64_t deadline = 0;
@@ -417,11 +419,18 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
         if (n > 0)
             return n;
     }
-    if (timeout_ms > 0)
-        deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+    if (timeout_ns > 0) {
+        int64_t now = now_ns();
+
+        /* Past what the clock can count (about 292 years): no limit. */
+        if (timeout_ns > INT64_MAX - now)
+            timeout_ns = -1;
+        else
+            deadline = now + timeout_ns;
+    }
     for (;;) {
         int fetched = mw__poller_wait(poll->poller, poll->fetched, want,
-                                      timeout_ms);
+                                      timeout_ns);
         int n = fetched > 0 ? deliver(poll, events, fetched, capacity)
                             : fetched;
 
@@ -429,9 +438,9 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
             return n;
         /* Everything fetched was stale, or the backend woke for its own
          * reasons: wait again for what is left of the timeout. */
-        if (timeout_ms > 0)
-            timeout_ms = ms_until(deadline);
-        if (timeout_ms == 0 && (size_t)fetched < want)
+        if (timeout_ns > 0)
+            timeout_ns = ns_until(deadline, unit_ns);
+        if (timeout_ns == 0 && (size_t)fetched < want)
             return 0;
     }
 }
@@ -454,15 +463,13 @@ wait_cancelled(void *arg)
     atomic_store_explicit(&poll->waiting, 0, memory_order_release);
 }
 
-MW_EXPORT int
-mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
-             int timeout_ms)
+/* The waits' common part: the -EBUSY guard around fetch_and_deliver(). */
+static int
+wait_guarded(mw_poll *poll, struct mw_event *events, size_t capacity,
+             int64_t timeout_ns, int64_t unit_ns)
 {
-    int saved = errno;
     int n;
 
-    if (!poll || !events || capacity == 0)
-        return -EINVAL;
     /* Acquire pairs with the release at the end of the last wait, so
      * that this wait sees the backend's state as that one left it. */
     if (atomic_exchange_explicit(&poll->waiting, 1, memory_order_acquire))
@@ -471,10 +478,122 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
      * pthread_cleanup_push() may be: gcc's -Wclobbered says so of such a
      * variable on some architectures (ppc64el). */
     pthread_cleanup_push(wait_cancelled, poll);
-    n = fetch_and_deliver(poll, events, capacity, timeout_ms);
+    n = fetch_and_deliver(poll, events, capacity, timeout_ns, unit_ns);
     pthread_cleanup_pop(0);
     atomic_store_explicit(&poll->waiting, 0, memory_order_release);
-    return keep_errno(saved, n);
+    return n;
+}
+
+MW_EXPORT int
+mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
+             int timeout_ms)
+{
+    int saved = errno;
+
+    if (!poll || !events || capacity == 0)
+        return -EINVAL;
+    return keep_errno(saved,
+                      wait_guarded(poll, events, capacity,
+                                   timeout_ms < 0 ? -1
+                                       : (int64_t)timeout_ms * MW__NS_PER_MS,
+                                   MW__NS_PER_MS));
+}
+
+/*
+ * The timespec waits.  A program may be built with a time_t of another
+ * size than the library (glibc's _TIME_BITS=64 on i386 or armhf), so
+ * the two entry points take the layouts themselves, not this build's
+ * struct timespec: mw_poll_wait_ts the ABI's original one, and
+ * mw_poll_wait_ts64 one with a 64-bit tv_sec and a tv_nsec that is a
+ * long, padded to 64 bits on the side of its high half where a long is
+ * narrower (glibc's and musl's layout, and x32's, whose 64-bit tv_nsec
+ * holds the same value).
+ */
+#if defined(__TIMESIZE) && __TIMESIZE == 32
+/* glibc on an ABI whose time_t was 32 bits, whatever this build uses. */
+struct timespec_abi {
+    int32_t tv_sec;
+    int32_t tv_nsec;
+};
+#else
+# define timespec_abi timespec
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+# define NSEC_PAD_FIRST 1
+#else
+# define NSEC_PAD_FIRST 0
+#endif
+
+struct timespec_64 {
+    int64_t tv_sec;
+#if LONG_MAX == INT32_MAX && NSEC_PAD_FIRST
+    int32_t pad;
+#endif
+    long tv_nsec;
+#if LONG_MAX == INT32_MAX && !NSEC_PAD_FIRST
+    int32_t pad;
+#endif
+};
+
+static const int64_t ns_per_s = 1000000000;
+
+/* Not in <miowake.h> for this file: see internal.h. */
+int mw_poll_wait_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
+                    const struct timespec_abi *timeout);
+int mw_poll_wait_ts64(mw_poll *poll, struct mw_event *events,
+                      size_t capacity, const struct timespec_64 *timeout);
+
+/* The nanoseconds of a timeout, -1 for none, or -EINVAL: through
+ * *timeout_ns, so that any tv_sec fits. */
+static int
+timeout_from(bool none, int64_t sec, long nsec, int64_t *timeout_ns)
+{
+    if (none) {
+        *timeout_ns = -1;
+        return 0;
+    }
+    if (sec < 0 || nsec < 0 || nsec >= ns_per_s)
+        return -EINVAL;
+    /* Past what the clock can count (about 292 years): no limit. */
+    *timeout_ns = sec > (INT64_MAX - nsec) / ns_per_s ? -1
+                                                      : sec * ns_per_s + nsec;
+    return 0;
+}
+
+static int
+wait_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
+        bool none, int64_t sec, long nsec)
+{
+    int saved = errno;
+    int64_t timeout_ns;
+    int rc;
+
+    if (!poll || !events || capacity == 0)
+        return -EINVAL;
+    rc = timeout_from(none, sec, nsec, &timeout_ns);
+    if (rc < 0)
+        return rc;
+    return keep_errno(saved, wait_guarded(poll, events, capacity,
+                                          timeout_ns, 1));
+}
+
+MW_EXPORT int
+mw_poll_wait_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
+                const struct timespec_abi *timeout)
+{
+    return wait_ts(poll, events, capacity, !timeout,
+                   timeout ? (int64_t)timeout->tv_sec : 0,
+                   timeout ? (long)timeout->tv_nsec : 0);
+}
+
+MW_EXPORT int
+mw_poll_wait_ts64(mw_poll *poll, struct mw_event *events, size_t capacity,
+                  const struct timespec_64 *timeout)
+{
+    return wait_ts(poll, events, capacity, !timeout,
+                   timeout ? timeout->tv_sec : 0,
+                   timeout ? timeout->tv_nsec : 0);
 }
 
 MW_EXPORT int

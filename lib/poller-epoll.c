@@ -7,12 +7,34 @@
  * read interest so a peer's shutdown shows as MW_EV_READ_CLOSED even
  * while unread data remains.  The epoll descriptor is the one the caller
  * can nest in another loop.
+ *
+ * A timeout finer than a millisecond needs epoll_pwait2() (Linux 5.11).
+ * An older kernel, or a seccomp filter, refuses it with ENOSYS (EPERM
+ * under some filters): from then on the process rounds such timeouts up
+ * to milliseconds for epoll_wait(), as a build without it always does.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
+
+/* How epoll_pwait2() is reached: the C library's wrapper (glibc 2.35),
+ * else the raw system call where the headers number it (musl), else not
+ * at all. */
+#if HAVE_EPOLL_PWAIT2
+# define PWAIT2_BUILT 1
+#elif HAVE_DECL_SYS_EPOLL_PWAIT2
+# define PWAIT2_BUILT 1
+# include <sys/syscall.h>
+# include <unistd.h>
+#else
+# define PWAIT2_BUILT 0
+#endif
 
 /* Events fetched per epoll_wait() (libuv's number); a larger capacity
  * just means the rest comes with the next wait. */
@@ -24,8 +46,18 @@ struct mw__poller {
     int epfd;
     /* The waiting thread's, here rather than on its stack: see
      * wait_cancelled() in poll.c. */
+    struct timespec timeout;
     struct epoll_event buf[BATCH];
 };
+
+/* The longest sleep asked of epoll_pwait2(): a 32-bit time_t holds
+ * it.  A longer wait ends early with no events, and the core waits
+ * again for what is left of it. */
+#define MAX_PWAIT2_S 1000000
+
+/* epoll_pwait2() was refused: for the whole process, as the kernel and
+ * its filters are. */
+static atomic_bool pwait2_refused;
 
 
 int
@@ -35,6 +67,9 @@ mw__poller_open(struct mw__poller **out)
 
     if (!p)
         return -ENOMEM;
+    /* Zero also the padding of a timespec whose tv_nsec is narrower than
+     * the kernel's. */
+    memset(&p->timeout, 0, sizeof(p->timeout));
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (p->epfd < 0) {
         int rc = -errno;
@@ -115,13 +150,61 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     return 0;
 }
 
+#if HAVE_EPOLL_PWAIT2
+static int
+pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
+{
+    return epoll_pwait2(epfd, ev, max, ts, NULL);
+}
+#elif PWAIT2_BUILT
+/* Without the C library's wrapper the raw call is no cancellation point
+ * of its own: it becomes one the way C libraries made theirs, with
+ * asynchronous cancellation around the call alone. */
+static int
+pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
+{
+    int type, n, err;
+
+    (void)pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &type);
+    n = (int)syscall(SYS_epoll_pwait2, epfd, ev, max, ts, NULL, 0);
+    err = errno;
+    (void)pthread_setcanceltype(type, NULL);
+    errno = err;
+    return n;
+}
+#else
+static int
+pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
+{
+    (void)epfd, (void)ev, (void)max, (void)ts;
+    errno = ENOSYS;
+    return -1;
+}
+#endif
+
 int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int timeout_ms)
+                int64_t timeout_ns)
 {
-    int n = epoll_wait(p->epfd, p->buf, cap < BATCH ? (int)cap : BATCH,
-                       timeout_ms);
+    int max = cap < BATCH ? (int)cap : BATCH;
+    bool fine = timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0;
+    int n;
 
+    if (PWAIT2_BUILT && fine
+        && !atomic_load_explicit(&pwait2_refused, memory_order_relaxed)) {
+        int64_t sec = timeout_ns / 1000000000;
+
+        p->timeout.tv_sec = (time_t)(sec < MAX_PWAIT2_S ? sec : MAX_PWAIT2_S);
+        p->timeout.tv_nsec = (long)(timeout_ns % 1000000000);
+        n = pwait2(p->epfd, p->buf, max, &p->timeout);
+        if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+            atomic_store_explicit(&pwait2_refused, true,
+                                  memory_order_relaxed);
+            n = epoll_wait(p->epfd, p->buf, max, mw__timeout_ms(timeout_ns));
+        }
+    } else {
+        n = epoll_wait(p->epfd, p->buf, max, mw__timeout_ms(timeout_ns));
+    }
     if (n < 0)
         return -errno;
     for (int i = 0; i < n; i++) {

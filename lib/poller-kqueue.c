@@ -45,7 +45,7 @@
  * cancellable between slices of at most this long, each a kevent() with
  * cancellation off, after a pthread_testcancel(); the core waits again
  * for what is left of the timeout after each. */
-#define EMULATED_SLICE_MS 100
+#define EMULATED_SLICE_NS ((int64_t)100 * MW__NS_PER_MS)
 
 /* The udata of a change: void * everywhere now, but intptr_t on NetBSD 7
  * and older, whose EV_SET assigns it as given. */
@@ -387,7 +387,7 @@ kevent_to_flags(const struct kevent *kev)
 
 int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int timeout_ms)
+                int64_t timeout_ns)
 {
     struct kevent *buf = p->buf;
     struct timespec *ts = &p->timeout;
@@ -397,21 +397,21 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 
     if (MW_KQUEUE_EMULATED) {
         pthread_testcancel();
-        if (timeout_ms < 0 || timeout_ms > EMULATED_SLICE_MS)
-            timeout_ms = EMULATED_SLICE_MS;
+        if (timeout_ns < 0 || timeout_ns > EMULATED_SLICE_NS)
+            timeout_ns = EMULATED_SLICE_NS;
         cancel = mw__cancel_off();
     }
-    if (timeout_ms >= 0) {
-        ts->tv_sec = timeout_ms / 1000;
-        ts->tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-        if (ts->tv_sec > MAX_TIMEOUT_S)
-            ts->tv_sec = MAX_TIMEOUT_S;
+    if (timeout_ns >= 0) {
+        int64_t sec = timeout_ns / 1000000000;
+
+        ts->tv_sec = (time_t)(sec < MAX_TIMEOUT_S ? sec : MAX_TIMEOUT_S);
+        ts->tv_nsec = (long)(timeout_ns % 1000000000);
     }
     /* Events with no flags are left out.  A full batch of nothing but
      * those may hide others: look again at once, as the core counts a
      * short batch as all that was ready. */
     do {
-        n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ms >= 0 ? ts : NULL);
+        n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ns >= 0 ? ts : NULL);
         if (n < 0) {
             out = -errno;
             break;
@@ -428,7 +428,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
         }
         ts->tv_sec = 0;
         ts->tv_nsec = 0;
-        timeout_ms = 0;
+        timeout_ns = 0;
     } while (out == 0 && n == want);
     if (MW_KQUEUE_EMULATED)
         mw__cancel_restore(cancel);

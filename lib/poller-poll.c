@@ -11,6 +11,11 @@
  * timeout (the core recomputes it).  poll(2) is level-triggered: readiness
  * is reported again while it lasts, which the contract allows.  There is
  * no descriptor to nest in another loop, so mw_poll_fd() is -ENOTSUP.
+ *
+ * A timeout finer than a millisecond goes to ppoll() where the C library
+ * has it; where it has not, or the kernel or a seccomp filter refuses it
+ * (ENOSYS, EPERM), the process rounds such timeouts up to milliseconds
+ * for poll() from then on.
  */
 #include "internal.h"
 
@@ -18,9 +23,37 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* The longest sleep asked of ppoll(): a 32-bit time_t holds it.  A
+ * longer wait ends early with no events, and the core waits again for
+ * what is left of it. */
+#define MAX_PPOLL_S 1000000
+
+/* ppoll() was refused: for the whole process. */
+static atomic_bool ppoll_refused;
+
+#if HAVE_PPOLL
+# define PPOLL_BUILT 1
+static int
+timed_poll(struct pollfd *fds, nfds_t n, const struct timespec *ts)
+{
+    return ppoll(fds, n, ts, NULL);
+}
+#else
+# define PPOLL_BUILT 0
+static int
+timed_poll(struct pollfd *fds, nfds_t n, const struct timespec *ts)
+{
+    (void)fds, (void)n, (void)ts;
+    errno = ENOSYS;
+    return -1;
+}
+#endif
 
 /* A wait reports every ready entry that fits. */
 const size_t mw__poller_batch = SIZE_MAX;
@@ -50,6 +83,8 @@ struct mw__poller {
     struct pollset snap;
     unsigned snap_gen;
     size_t cursor;              /* where the next scan of snap starts */
+    /* Not on the waiting thread's stack: see wait_cancelled() in poll.c. */
+    struct timespec timeout;
 };
 
 /* Room for need entries in both arrays of s, which share one capacity:
@@ -256,7 +291,7 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 
 int
 mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int timeout_ms)
+                int64_t timeout_ns)
 {
     struct pollset *s = &p->snap;
     size_t n = 0;
@@ -283,7 +318,20 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
      * `waiting` (and perhaps `interrupted`) set: a registration then
      * writes at most one byte, and the next wait drains it below after
      * one early return.  Nothing is lost, so no cleanup handler. */
-    ready = poll(s->fds, (nfds_t)s->len, timeout_ms);
+    if (PPOLL_BUILT && timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0
+        && !atomic_load_explicit(&ppoll_refused, memory_order_relaxed)) {
+        int64_t sec = timeout_ns / 1000000000;
+
+        p->timeout.tv_sec = (time_t)(sec < MAX_PPOLL_S ? sec : MAX_PPOLL_S);
+        p->timeout.tv_nsec = (long)(timeout_ns % 1000000000);
+        ready = timed_poll(s->fds, (nfds_t)s->len, &p->timeout);
+        if (ready < 0 && (errno == ENOSYS || errno == EPERM)) {
+            atomic_store_explicit(&ppoll_refused, true, memory_order_relaxed);
+            ready = poll(s->fds, (nfds_t)s->len, mw__timeout_ms(timeout_ns));
+        }
+    } else {
+        ready = poll(s->fds, (nfds_t)s->len, mw__timeout_ms(timeout_ns));
+    }
     if (ready < 0)
         rc = -errno;
 

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_EVENTFD_H
 # include <sys/eventfd.h>
@@ -800,17 +801,48 @@ registered_with(mw_token tok)
     return NULL;
 }
 
-/* One timeout-0 wait, every event checked; returns its count. */
+/* One wait that does not wait for anything to happen, made as `how`
+ * says (the bits of an argument byte the capacity left unused):
+ *   0: mw_poll_wait, timeout 0;
+ *   1: mw_poll_wait_ts, {0, 0};
+ *   2: mw_poll_wait_ts, a timeout of k * 10 us (k from the byte's top
+ *      bits): with nothing ready it sleeps that long and returns 0, so
+ *      the model's checks are those of timeout 0;
+ *   3: first a timespec that is no timeout (tv_nsec of a second or
+ *      more), which must be -EINVAL and leave the array alone, then 1.
+ * Every event is checked; returns its count. */
 static int
-wait_once(size_t cap)
+wait_once_how(size_t cap, uint8_t how)
 {
     struct mw_event ev[64];
+    struct timespec ts = { 0, 0 };
     int n;
 
-    n = mw_poll_wait(S.poll, ev, cap, 0);
+    switch (how & 3) {
+    case 0:
+        n = mw_poll_wait(S.poll, ev, cap, 0);
+        break;
+    case 2:
+        ts.tv_nsec = (long)(how >> 2) * 10000;
+        n = mw_poll_wait_ts(S.poll, ev, cap, &ts);
+        break;
+    case 3: {
+        struct timespec bad = { 0, 1000000000L + (long)(how >> 2) };
+
+        ev[0].token = 0x5a5a;
+        n = mw_poll_wait_ts(S.poll, ev, cap, &bad);
+        if (n != -EINVAL || ev[0].token != 0x5a5a)
+            fail("mw_poll_wait_ts(tv_nsec %ld) returned %s, not -EINVAL "
+                 "with the array untouched", bad.tv_nsec, ename(n));
+    }
+        /* fall through */
+    default:
+        n = mw_poll_wait_ts(S.poll, ev, cap, &ts);
+        break;
+    }
     if (n < 0 || (size_t)n > cap)
-        fail("mw_poll_wait(capacity %zu, timeout 0) returned %s", cap,
-             ename(n));
+        fail("mw_poll_wait%s(capacity %zu, timeout %ld ns) returned %s",
+             (how & 3) ? "_ts" : "", cap, ts.tv_nsec, ename(n));
     for (int i = 0; i < n; i++) {
         mw_token t = ev[i].token;
         uint32_t f = ev[i].flags;
@@ -881,8 +913,8 @@ op_wait(uint8_t b)
 
     if (!S.poll)
         return;
-    trace("wait cap %zu", cap);
-    n = wait_once(cap);
+    trace("wait cap %zu how %d", cap, b >> 3);
+    n = wait_once_how(cap, (uint8_t)(b >> 3));
     trace("wait cap %zu -> %d", cap, n);
 }
 
@@ -899,9 +931,9 @@ op_drain_wait(uint8_t b)
     for (int fd = S.lo; fd < S.limit; fd++)
         entries += N(fd).reg + (N(fd).nghost < 0 ? 8 : N(fd).nghost);
     entries += MAX_WAKERS;
-    trace("drain-wait cap %zu", cap);
+    trace("drain-wait cap %zu how %d", cap, b >> 3);
     for (rounds = 0; rounds < 4 * entries + 64; rounds++)
-        if (wait_once(cap) == 0)
+        if (wait_once_how(cap, (uint8_t)(b >> 3)) == 0)
             return;
     /* poll(2) is level-triggered: a ready descriptor (or a closed one,
      * MW_EV_ERROR) is reported by every wait, so the waits need not run

@@ -170,6 +170,40 @@ AM_TESTS_ENVIRONMENT += PKG_CONFIG='$(PKG_CONFIG)'; export PKG_CONFIG;
 AM_TESTS_ENVIRONMENT += OBJDUMP='$(OBJDUMP)'; export OBJDUMP;
 TESTS += $(MW_TESTS_C) $(MW_TESTS_SH)
 
+# The tests of the waits' promises (timeouts, stale events, -EBUSY,
+# cancellation) a second time, every mw_poll_wait of theirs made through
+# mw_poll_wait_ts (MW_TEST_WAIT_TS, t/util.h); t/wait-ts covers what only
+# the timespec wait has.
+MW_TESTS_TS = \
+	t/ts/cancel \
+	t/ts/wait-never-early \
+	t/ts/wait-one-thread \
+	t/ts/wait-stale-deadline \
+	t/ts/wait-timeout \
+	t/ts/wait-zero-stale
+MW_TS_CPPFLAGS = $(AM_CPPFLAGS) -DMW_TEST_WAIT_TS
+check_PROGRAMS += $(MW_TESTS_TS) t/wait-ts t/wait-ts-time64
+TESTS += $(MW_TESTS_TS) t/wait-ts t/wait-ts-time64
+t_ts_cancel_SOURCES = t/cancel.c $(MW_WRAP)
+t_ts_cancel_CPPFLAGS = $(MW_TS_CPPFLAGS)
+t_ts_wait_never_early_SOURCES = t/wait-never-early.c $(MW_WRAP)
+t_ts_wait_never_early_CPPFLAGS = $(MW_TS_CPPFLAGS)
+t_ts_wait_one_thread_SOURCES = t/wait-one-thread.c
+t_ts_wait_one_thread_CPPFLAGS = $(MW_TS_CPPFLAGS)
+t_ts_wait_stale_deadline_SOURCES = t/wait-stale-deadline.c $(MW_WRAP)
+t_ts_wait_stale_deadline_CPPFLAGS = $(MW_TS_CPPFLAGS)
+t_ts_wait_timeout_SOURCES = t/wait-timeout.c
+t_ts_wait_timeout_CPPFLAGS = $(MW_TS_CPPFLAGS)
+t_ts_wait_zero_stale_SOURCES = t/wait-zero-stale.c $(MW_WRAP)
+t_ts_wait_zero_stale_CPPFLAGS = $(MW_TS_CPPFLAGS)
+t_wait_ts_SOURCES = t/wait-ts.c $(MW_WRAP)
+# The same test in a program whose time_t is 64 bits where glibc lets it
+# choose (i386, armhf, armel): it reaches mw_poll_wait_ts64 through the
+# header.  Elsewhere the two programs are the same.
+t_wait_ts_time64_SOURCES = t/wait-ts.c $(MW_WRAP)
+t_wait_ts_time64_CPPFLAGS = $(AM_CPPFLAGS) -D_FILE_OFFSET_BITS=64 \
+	-D_TIME_BITS=64
+
 # `make check-valgrind` (Makefile.am) runs all of this under valgrind and
 # sets MW_UNDER_VALGRIND=1: the watchdogs then allow ten times longer and
 # the stress tests run fewer rounds.

@@ -583,3 +583,16 @@ util_wake_later(void *arg)
     mw_waker_wake(l->w);
     return NULL;
 }
+
+int
+util_wait_via_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
+                 int timeout_ms)
+{
+    struct timespec ts;
+
+    if (timeout_ms < 0)
+        return mw_poll_wait_ts(poll, events, capacity, NULL);
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    return mw_poll_wait_ts(poll, events, capacity, &ts);
+}

@@ -17,6 +17,17 @@
 
 #include <miowake.h>
 
+/* Built with MW_TEST_WAIT_TS defined, a test makes every one of its
+ * mw_poll_wait() calls through mw_poll_wait_ts() instead, the timeout
+ * turned into a struct timespec (a negative one into NULL): t/local.mk
+ * builds the tests of the waits' promises a second time so, and a CI step
+ * the whole suite, to show that the two waits keep the same ones. */
+int util_wait_via_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
+                     int timeout_ms);
+#ifdef MW_TEST_WAIT_TS
+# define mw_poll_wait util_wait_via_ts
+#endif
+
 /* A generous bound for "this must happen": never a timing assertion, only
  * a way to turn a hang into a failure before the watchdog fires. */
 #define UTIL_LONG_MS 10000

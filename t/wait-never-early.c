@@ -36,7 +36,15 @@
 #include "wrap.h"
 
 #define WAITS 50
-#define TIMEOUT_MS 3
+/* Built as t/ts/wait-never-early (MW_TEST_WAIT_TS), the waits go through
+ * mw_poll_wait_ts() with a timeout that is no whole number of
+ * milliseconds, so that each rest goes to the backend's finer call too
+ * (epoll_pwait2, ppoll, kevent) and must be exact, not rounded. */
+#ifdef MW_TEST_WAIT_TS
+# define TIMEOUT_NS 2500001
+#else
+# define TIMEOUT_NS 3000000
+#endif
 /* Early returns the hook makes per wait. */
 #define HOPS 4
 #define T_HOP ((mw_token)0x40)
@@ -115,7 +123,12 @@ main(void)
         if (mw_poll_register(the_poll, rd[0], T_HOP, MW_READABLE) != 0)
             bail_out("mw_poll_register failed");
         t0 = now_ns();
-        n = mw_poll_wait(the_poll, ev, 8, TIMEOUT_MS);
+#ifdef MW_TEST_WAIT_TS
+        n = mw_poll_wait_ts(the_poll, ev, 8,
+                            &(struct timespec){ 0, TIMEOUT_NS });
+#else
+        n = mw_poll_wait(the_poll, ev, 8, TIMEOUT_NS / 1000000);
+#endif
         dt = now_ns() - t0;
         /* Whatever the hook left registered goes, so that the next
          * wait starts with rd[0] alone. */
@@ -128,11 +141,11 @@ main(void)
         if (n != 0) {
             nonzero++;
             diag("wait %d returned %s", w, tap_errno_name(n));
-        } else if (dt < (int64_t)TIMEOUT_MS * 1000000) {
+        } else if (dt < TIMEOUT_NS) {
             if (early++ < 5)
-                diag("wait %d returned 0 after %.3f ms, %d ms asked, "
+                diag("wait %d returned 0 after %.6f ms, %.6f ms asked, "
                      "after %d early wake-up(s) of the backend", w,
-                     (double)dt / 1e6, TIMEOUT_MS, hook_runs);
+                     (double)dt / 1e6, TIMEOUT_NS / 1e6, hook_runs);
         }
         if (n == 0 && dt < least)
             least = dt;
@@ -151,8 +164,8 @@ main(void)
        "only a dropped event at least once (%d were not; %d registration "
        "call(s) failed)", unlooped, hook_bad);
     is_int(nonzero, 0, "every wait, having nothing to report, returned 0");
-    is_int(early, 0, "no %d ms wait returned 0 before %d ms had passed "
-           "since it was called, of %d waits", TIMEOUT_MS, TIMEOUT_MS,
+    is_int(early, 0, "no %.6f ms wait returned 0 before that time had "
+           "passed since it was called, of %d waits", TIMEOUT_NS / 1e6,
            WAITS);
 
     for (int i = 0; i < HOPS; i++) {

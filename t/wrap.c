@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "wrap.h"
 
@@ -22,6 +23,33 @@ int (*wrap_before_epoll_ctl_hook)(int op, const struct epoll_event *event);
 #endif
 int (*wrap_before_kevent_hook)(const struct kevent *changes, int nchanges,
                                int nevents);
+
+int wrap_fine_wait_calls;
+int wrap_fine_wait_refuse;
+
+/* Where glibc lets a program choose its time_t (i386, armhf, armel),
+ * each timespec call has two names, the 64-bit one __ppoll64 and
+ * __epoll_pwait2_time64, and the library calls the one of the time_t it
+ * was built with, which need not be this program's: both are wrapped,
+ * under their symbols, each forwarding to its own.  The timespec only
+ * passes through. */
+#if defined(__GLIBC__) && defined(__TIMESIZE) && __TIMESIZE == 32
+# define WRAP_TWO_TIMES 1
+#else
+# define WRAP_TWO_TIMES 0
+#endif
+
+/* A call of ppoll or epoll_pwait2: counted, and refused if the test
+ * asks; -1 with errno then. */
+static int
+fine_wait_refused(void)
+{
+    wrap_fine_wait_calls++;
+    if (wrap_fine_wait_refuse == 0)
+        return 0;
+    errno = wrap_fine_wait_refuse;
+    return -1;
+}
 
 static void
 before_wait(enum wrap_call call)
@@ -59,6 +87,136 @@ poll(struct pollfd *fds, nfds_t nfds, int timeout)
     n = real_poll(fds, nfds, timeout);
     after_wait(WRAP_POLL, n);
     return n;
+}
+
+#if HAVE_PPOLL
+typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const void *,
+                        const sigset_t *);
+static ppoll_fn real_ppoll;
+# if WRAP_TWO_TIMES
+static ppoll_fn real_ppoll64;
+# endif
+
+static int
+fine_ppoll(ppoll_fn real, struct pollfd *fds, nfds_t nfds,
+           const void *timeout, const sigset_t *sigmask)
+{
+    int n;
+
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (fine_wait_refused() < 0)
+        return -1;
+    before_wait(WRAP_POLL);
+    n = real(fds, nfds, timeout, sigmask);
+    after_wait(WRAP_POLL, n);
+    return n;
+}
+
+# if WRAP_TWO_TIMES
+int wrap_ppoll32(struct pollfd *fds, nfds_t nfds, const void *timeout,
+                 const sigset_t *sigmask) __asm__("ppoll");
+int wrap_ppoll64(struct pollfd *fds, nfds_t nfds, const void *timeout,
+                 const sigset_t *sigmask) __asm__("__ppoll64");
+
+int
+wrap_ppoll32(struct pollfd *fds, nfds_t nfds, const void *timeout,
+             const sigset_t *sigmask)
+{
+    return fine_ppoll(real_ppoll, fds, nfds, timeout, sigmask);
+}
+
+int
+wrap_ppoll64(struct pollfd *fds, nfds_t nfds, const void *timeout,
+             const sigset_t *sigmask)
+{
+    return fine_ppoll(real_ppoll64, fds, nfds, timeout, sigmask);
+}
+# else
+int
+ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+      const sigset_t *sigmask)
+{
+    return fine_ppoll(real_ppoll, fds, nfds, timeout, sigmask);
+}
+# endif
+#endif
+
+#if defined(WRAP_HAVE_EPOLL) && HAVE_EPOLL_PWAIT2
+typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int, const void *,
+                               const sigset_t *);
+static epoll_pwait2_fn real_epoll_pwait2;
+# if WRAP_TWO_TIMES
+static epoll_pwait2_fn real_epoll_pwait2_64;
+# endif
+
+static int
+fine_epoll_pwait2(epoll_pwait2_fn real, int epfd, struct epoll_event *events,
+                  int maxevents, const void *timeout, const sigset_t *sigmask)
+{
+    int n;
+
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (fine_wait_refused() < 0)
+        return -1;
+    before_wait(WRAP_EPOLL_WAIT);
+    n = real(epfd, events, maxevents, timeout, sigmask);
+    after_wait(WRAP_EPOLL_WAIT, n);
+    return n;
+}
+
+# if WRAP_TWO_TIMES
+int wrap_epoll_pwait2_32(int epfd, struct epoll_event *events, int maxevents,
+                         const void *timeout, const sigset_t *sigmask)
+    __asm__("epoll_pwait2");
+int wrap_epoll_pwait2_64(int epfd, struct epoll_event *events, int maxevents,
+                         const void *timeout, const sigset_t *sigmask)
+    __asm__("__epoll_pwait2_time64");
+
+int
+wrap_epoll_pwait2_32(int epfd, struct epoll_event *events, int maxevents,
+                     const void *timeout, const sigset_t *sigmask)
+{
+    return fine_epoll_pwait2(real_epoll_pwait2, epfd, events, maxevents,
+                             timeout, sigmask);
+}
+
+int
+wrap_epoll_pwait2_64(int epfd, struct epoll_event *events, int maxevents,
+                     const void *timeout, const sigset_t *sigmask)
+{
+    return fine_epoll_pwait2(real_epoll_pwait2_64, epfd, events, maxevents,
+                             timeout, sigmask);
+}
+# else
+int
+epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+             const struct timespec *timeout, const sigset_t *sigmask)
+{
+    return fine_epoll_pwait2(real_epoll_pwait2, epfd, events, maxevents,
+                             timeout, sigmask);
+}
+# endif
+#endif
+
+bool
+wrap_fine_wait_wrapped(const char *backend)
+{
+    if (strncmp(backend, "epoll+", 6) == 0) {
+#if defined(WRAP_HAVE_EPOLL) && HAVE_EPOLL_PWAIT2
+        return real_epoll_pwait2 != NULL;
+#endif
+    } else if (strncmp(backend, "poll+", 5) == 0) {
+#if HAVE_PPOLL
+        return real_ppoll != NULL;
+#endif
+    }
+    return false;
 }
 
 #ifdef WRAP_HAVE_EPOLL
@@ -165,6 +323,18 @@ void
 wrap_init(void)
 {
     RESOLVE(real_poll, "poll");
+#if HAVE_PPOLL
+    RESOLVE(real_ppoll, "ppoll");
+# if WRAP_TWO_TIMES
+    RESOLVE(real_ppoll64, "__ppoll64");
+# endif
+#endif
+#if defined(WRAP_HAVE_EPOLL) && HAVE_EPOLL_PWAIT2
+    RESOLVE(real_epoll_pwait2, "epoll_pwait2");
+# if WRAP_TWO_TIMES
+    RESOLVE(real_epoll_pwait2_64, "__epoll_pwait2_time64");
+# endif
+#endif
 #ifdef WRAP_HAVE_EPOLL
     RESOLVE(real_epoll_wait, "epoll_wait");
     RESOLVE(real_epoll_ctl, "epoll_ctl");

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Wrappers of the backends' system calls, for the tests that must act at
- * an exact point inside a library call: t/wrap.c defines poll,
- * epoll_wait, epoll_ctl (where <sys/epoll.h> exists) and kevent, forwards
+ * an exact point inside a library call: t/wrap.c defines poll, ppoll
+ * (where the C library has it), epoll_wait, epoll_pwait2 and epoll_ctl
+ * (where <sys/epoll.h> has them) and kevent, forwards
  * each to the real one found with dlsym(RTLD_NEXT), and runs the hooks
  * below around it.  A test sets the hooks it needs; with none set, a
  * wrapper only forwards.
@@ -48,9 +49,22 @@ const char *wrap_call_name(enum wrap_call call);
 void *wrap_next_symbol(const char *name);
 
 /* Run before and after a waiting call (poll, epoll_wait, and a kevent
- * that asks for events); `call` says which, n is what it returned. */
+ * that asks for events); `call` says which, n is what it returned.
+ * ppoll and epoll_pwait2, the calls that wait with a timespec, count as
+ * poll and epoll_wait here. */
 extern void (*wrap_before_wait_hook)(enum wrap_call call);
 extern void (*wrap_after_wait_hook)(enum wrap_call call, int n);
+
+/* ppoll and epoll_pwait2: how many calls reached the wrapper, and an
+ * errno value to refuse them with instead (0: let them through), as an
+ * old kernel (ENOSYS) or a seccomp filter would.  A library that makes
+ * the raw system call (where the C library has no epoll_pwait2) never
+ * reaches the wrapper, nor does one built without them or a kqueue
+ * backend (kevent takes a timespec): wrap_fine_wait_wrapped() says
+ * whether the backend named `backend` (mw_backend()) can. */
+extern int wrap_fine_wait_calls;
+extern int wrap_fine_wait_refuse;
+bool wrap_fine_wait_wrapped(const char *backend);
 
 /* Run before a change of a kernel set: 0 lets the call through, an errno
  * value makes it fail with that instead. */
