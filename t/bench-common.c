@@ -668,6 +668,78 @@ raw_wait(struct raw_queue *q)
     }
 }
 
+const char *
+raw_timed_call_name(enum raw_kind k)
+{
+    switch (k) {
+    case RAW_EPOLL_EVENTFD:
+    case RAW_EPOLL_PIPE:
+#if HAVE_EPOLL_PWAIT2
+        return "epoll_pwait2";
+#else
+        return "epoll_wait";
+#endif
+    case RAW_KQUEUE_USER:
+        return "kevent";
+    case RAW_POLL_PIPE:
+#if HAVE_PPOLL
+        return "ppoll";
+#else
+        return "poll";
+#endif
+    case RAW_NONE:
+        break;
+    }
+    return "none";
+}
+
+int
+raw_wait_timed(struct raw_queue *q, int64_t timeout_ns)
+{
+    struct timespec ts;
+    int ms = (int)((timeout_ns + 999999) / 1000000);
+    int n = -1;
+
+    ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+    ts.tv_nsec = (long)(timeout_ns % 1000000000);
+    (void)ts;
+    (void)ms;
+    switch (q->kind) {
+#ifdef HAVE_SYS_EPOLL_H
+    case RAW_EPOLL_EVENTFD:
+    case RAW_EPOLL_PIPE: {
+        struct epoll_event ev[BATCH];
+
+# if HAVE_EPOLL_PWAIT2
+        n = epoll_pwait2(q->qfd, ev, BATCH, &ts, NULL);
+# else
+        n = epoll_wait(q->qfd, ev, BATCH, ms);
+# endif
+        break;
+    }
+#endif
+#ifdef BENCH_HAVE_KQUEUE_USER
+    case RAW_KQUEUE_USER: {
+        struct kevent ev[BATCH];
+
+        n = kevent(q->qfd, NULL, 0, ev, BATCH, &ts);
+        break;
+    }
+#endif
+    case RAW_POLL_PIPE:
+#if HAVE_PPOLL
+        n = ppoll(q->pfds, (nfds_t)q->npfds, &ts, NULL);
+#else
+        n = poll(q->pfds, (nfds_t)q->npfds, ms);
+#endif
+        break;
+    default:
+        errno = ENOSYS;
+        break;
+    }
+    return n < 0 ? -errno : n;
+}
+
 int
 raw_add_idle(struct raw_queue *q, int fd)
 {

@@ -128,6 +128,12 @@ int raw_wake(struct raw_queue *q);
 int raw_wait(struct raw_queue *q);
 /* Add fd with read interest; 0 or -errno. */
 int raw_add_idle(struct raw_queue *q, int fd);
+/* One wait of timeout_ns on q with the finest call the system has for
+ * q's kind (epoll_pwait2, kevent, ppoll; else epoll_wait or poll in
+ * milliseconds, rounded up); returns what the call returned, or -errno.
+ * raw_timed_call_name() names that call. */
+int raw_wait_timed(struct raw_queue *q, int64_t timeout_ns);
+const char *raw_timed_call_name(enum raw_kind k);
 
 /* ---- the ping-pong engine (bench-pingpong, bench-idle) ---- */
 

@@ -20,7 +20,8 @@ BENCH_PROGS = \
 	t/bench-burst \
 	t/bench-idle \
 	t/bench-create \
-	t/bench-pipeline
+	t/bench-pipeline \
+	t/bench-timeout
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS:=$(EXEEXT))
 
@@ -54,6 +55,9 @@ t_bench_create_LDADD = $(BENCH_LDADD)
 t_bench_pipeline_SOURCES = t/bench-pipeline.c $(BENCH_COMMON)
 t_bench_pipeline_CPPFLAGS = $(BENCH_CPPFLAGS)
 t_bench_pipeline_LDADD = $(BENCH_LDADD)
+t_bench_timeout_SOURCES = t/bench-timeout.c $(BENCH_COMMON)
+t_bench_timeout_CPPFLAGS = $(BENCH_CPPFLAGS)
+t_bench_timeout_LDADD = $(BENCH_LDADD)
 
 # Build them all, then run each through its libtool wrapper (or behind
 # the runner, MW_TEST_RUNNER: t/local.mk); every one runs even if an

@@ -53,6 +53,7 @@ static enum wrap_call hook_call;
 static mw_poll *the_poll;
 static int rd[HOPS], wr[HOPS];
 static int hops_left, hook_runs, hook_bad;
+static int backend_calls;
 
 /* After the backend's call: the descriptor it reported leaves the poll,
  * and the next one, already readable, comes in, until HOPS of them have
@@ -63,6 +64,8 @@ after_kernel_wait(enum wrap_call call, int n)
 {
     int i;
 
+    if (call == hook_call)
+        backend_calls++;
     if (call != hook_call || n <= 0 || hops_left == 0)
         return;
     i = HOPS - hops_left;
@@ -100,7 +103,7 @@ main(void)
         plan_skip_all("cannot wrap the system call %s waits in (no "
                       "dlsym(RTLD_NEXT) here)", backend);
     wrap_after_wait_hook = after_kernel_wait;
-    plan(3);
+    plan(4);
     diag("backend %s", backend);
 
     if (mw_poll_new(&the_poll) != 0)
@@ -167,6 +170,23 @@ main(void)
     is_int(early, 0, "no %.6f ms wait returned 0 before that time had "
            "passed since it was called, of %d waits", TIMEOUT_NS / 1e6,
            WAITS);
+    /* Which call each wait and each rest went to (mw_poll_wait(3),
+     * Timeout as a timespec). */
+#ifdef MW_TEST_WAIT_TS
+    if (!wrap_fine_wait_wrapped(backend))
+        skip(1, "%s: no finer call this test can see", backend);
+    else if (wrap_fine_wait_refused_by_system > 0)
+        skip(1, "the system refused the finer call (%d times): the waits "
+             "went on in milliseconds", wrap_fine_wait_refused_by_system);
+    else
+        is_int(wrap_fine_wait_calls, backend_calls, "every wait and every "
+               "rest of one went to the finer call, none rounded to "
+               "milliseconds (%d calls)", backend_calls);
+#else
+    is_int(wrap_fine_wait_calls, 0, "mw_poll_wait made only the "
+           "millisecond call, for its timeout and each rest (%d calls)",
+           backend_calls);
+#endif
 
     for (int i = 0; i < HOPS; i++) {
         util_close(rd[i]);

@@ -250,6 +250,15 @@ long_timeouts(mw_poll *p, mw_waker *w)
     is_int(wait_for_later_wake(p, w, NULL, &t64), 1, "mw_poll_wait_ts64: "
            "so does INT64_MAX seconds");
 
+    /* Just short of what a count of nanoseconds can hold: a deadline
+     * that the clock cannot reach from now, also no limit. */
+    memset(&t64, 0, sizeof(t64));
+    t64.tv_sec = INT64_MAX / 1000000000 - 1;
+    t64.tv_nsec = 999999999;
+    is_int(wait_for_later_wake(p, w, NULL, &t64), 1, "mw_poll_wait_ts64: "
+           "so does %lld s, whose deadline is past what the clock counts",
+           (long long)t64.tv_sec);
+
     /* 2^32 s: a library that read 32 bits of it would see 0 s. */
     memset(&t64, 0, sizeof(t64));
     t64.tv_sec = (int64_t)1 << 32;

@@ -26,6 +26,7 @@ int (*wrap_before_kevent_hook)(const struct kevent *changes, int nchanges,
 
 int wrap_fine_wait_calls;
 int wrap_fine_wait_refuse;
+int wrap_fine_wait_refused_by_system;
 
 /* Where glibc lets a program choose its time_t (i386, armhf, armel),
  * each timespec call has two names, the 64-bit one __ppoll64 and
@@ -111,6 +112,8 @@ fine_ppoll(ppoll_fn real, struct pollfd *fds, nfds_t nfds,
         return -1;
     before_wait(WRAP_POLL);
     n = real(fds, nfds, timeout, sigmask);
+    if (n < 0 && (errno == ENOSYS || errno == EPERM))
+        wrap_fine_wait_refused_by_system++;
     after_wait(WRAP_POLL, n);
     return n;
 }
@@ -166,6 +169,8 @@ fine_epoll_pwait2(epoll_pwait2_fn real, int epfd, struct epoll_event *events,
         return -1;
     before_wait(WRAP_EPOLL_WAIT);
     n = real(epfd, events, maxevents, timeout, sigmask);
+    if (n < 0 && (errno == ENOSYS || errno == EPERM))
+        wrap_fine_wait_refused_by_system++;
     after_wait(WRAP_EPOLL_WAIT, n);
     return n;
 }

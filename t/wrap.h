@@ -64,6 +64,8 @@ extern void (*wrap_after_wait_hook)(enum wrap_call call, int n);
  * whether the backend named `backend` (mw_backend()) can. */
 extern int wrap_fine_wait_calls;
 extern int wrap_fine_wait_refuse;
+/* ... and how many of them the system itself refused (ENOSYS, EPERM). */
+extern int wrap_fine_wait_refused_by_system;
 bool wrap_fine_wait_wrapped(const char *backend);
 
 /* Run before a change of a kernel set: 0 lets the call through, an errno
