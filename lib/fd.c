@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Descriptor helpers shared by the mechanism files.  This is the only file
- * in lib/ with HAVE_* conditionals: pipe2() sets both flags atomically
- * where it exists; elsewhere pipe() plus fcntl() leaves a window in which
- * a concurrent fork()+exec() in another thread can inherit the ends, which
- * is the best POSIX.1-2008 allows.
+ * Descriptor helpers shared by the mechanism files.  Besides the choice
+ * each of the epoll and poll(2) pollers makes of its finer timed call,
+ * this is the one file in lib/ with HAVE_* conditionals: pipe2() sets
+ * both flags atomically where it exists; elsewhere pipe() plus fcntl()
+ * leaves a window in which a concurrent fork()+exec() in another thread
+ * can inherit the ends, which is the best POSIX.1-2008 allows.
  *
  * read(), write() and close() are cancellation points, and the library
  * must not be one outside mw_poll_wait()'s own wait (miowake(3)): a wake

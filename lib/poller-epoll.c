@@ -26,9 +26,9 @@
 /* How epoll_pwait2() is reached: the C library's wrapper (glibc 2.35),
  * else the raw system call where the headers number it (musl), else not
  * at all. */
-#if HAVE_EPOLL_PWAIT2
+#ifdef HAVE_EPOLL_PWAIT2
 # define PWAIT2_BUILT 1
-#elif HAVE_DECL_SYS_EPOLL_PWAIT2
+#elif defined(HAVE_DECL_SYS_EPOLL_PWAIT2) && HAVE_DECL_SYS_EPOLL_PWAIT2
 # define PWAIT2_BUILT 1
 # include <sys/syscall.h>
 # include <unistd.h>
@@ -150,7 +150,7 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     return 0;
 }
 
-#if HAVE_EPOLL_PWAIT2
+#ifdef HAVE_EPOLL_PWAIT2
 static int
 pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
 {

@@ -37,7 +37,7 @@
 /* ppoll() was refused: for the whole process. */
 static atomic_bool ppoll_refused;
 
-#if HAVE_PPOLL
+#ifdef HAVE_PPOLL
 # define PPOLL_BUILT 1
 static int
 timed_poll(struct pollfd *fds, nfds_t n, const struct timespec *ts)

@@ -674,7 +674,7 @@ raw_timed_call_name(enum raw_kind k)
     switch (k) {
     case RAW_EPOLL_EVENTFD:
     case RAW_EPOLL_PIPE:
-#if HAVE_EPOLL_PWAIT2
+#ifdef HAVE_EPOLL_PWAIT2
         return "epoll_pwait2";
 #else
         return "epoll_wait";
@@ -682,7 +682,7 @@ raw_timed_call_name(enum raw_kind k)
     case RAW_KQUEUE_USER:
         return "kevent";
     case RAW_POLL_PIPE:
-#if HAVE_PPOLL
+#ifdef HAVE_PPOLL
         return "ppoll";
 #else
         return "poll";
@@ -710,7 +710,7 @@ raw_wait_timed(struct raw_queue *q, int64_t timeout_ns)
     case RAW_EPOLL_PIPE: {
         struct epoll_event ev[BATCH];
 
-# if HAVE_EPOLL_PWAIT2
+# ifdef HAVE_EPOLL_PWAIT2
         n = epoll_pwait2(q->qfd, ev, BATCH, &ts, NULL);
 # else
         n = epoll_wait(q->qfd, ev, BATCH, ms);
@@ -727,7 +727,7 @@ raw_wait_timed(struct raw_queue *q, int64_t timeout_ns)
     }
 #endif
     case RAW_POLL_PIPE:
-#if HAVE_PPOLL
+#ifdef HAVE_PPOLL
         n = ppoll(q->pfds, (nfds_t)q->npfds, &ts, NULL);
 #else
         n = poll(q->pfds, (nfds_t)q->npfds, ms);

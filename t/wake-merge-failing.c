@@ -50,7 +50,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -132,34 +131,20 @@ write(int fd, const void *buf, size_t len)
     return r;
 }
 
-#ifdef MW_HAVE_SYSCALL_RW
 /* The library writes through syscall(SYS_write, ...) where it can, which
- * is no cancellation point (lib/fd.c): the same wrapper, there. */
-typedef long (*syscall_fn)(long, ...);
-static syscall_fn real_syscall;
-
-long
-syscall(long number, ...)
+ * is no cancellation point (lib/fd.c): the same, after t/wrap.c's
+ * syscall() has made the call. */
+static void
+after_syscall(long number, const long *args, long result)
 {
-    va_list ap;
-    long a[6];
-    long r;
-
-    va_start(ap, number);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
-    va_end(ap);
-    if (!real_syscall) {
-        errno = ENOSYS;
-        return -1;
-    }
-    r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-    if (number == SYS_write && r < 0 && (int)a[0] == target_fd
+#ifdef SYS_write
+    if (number == SYS_write && result < 0 && (int)args[0] == target_fd
         && is_first_waker && atomic_exchange(&armed, false))
         during_failing_signal();
-    return r;
-}
+#else
+    (void)number, (void)args, (void)result;
 #endif
+}
 
 /* The hook of t/wrap.c's kevent: the trigger of the wakers' EVFILT_USER
  * knote (one change, no results) fails while the signal is broken, the
@@ -188,11 +173,10 @@ resolve_wrapped(void)
     if (sym)
         memcpy(&real_write, &sym, sizeof(real_write));
 #ifdef MW_HAVE_SYSCALL_RW
-    sym = wrap_next_symbol("syscall");
-    if (!sym)
+    if (!wrap_forwards(WRAP_SYSCALL))
         return false;
-    memcpy(&real_syscall, &sym, sizeof(real_syscall));
 #endif
+    wrap_after_syscall_hook = after_syscall;
     return real_write != NULL
            && (!fake_kevent_failure || wrap_forwards(WRAP_KEVENT));
 }

@@ -10,9 +10,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "wrap.h"
 
@@ -40,6 +42,20 @@ int wrap_fine_wait_refused_by_system;
 # define WRAP_TWO_TIMES 0
 #endif
 
+/* The C library has no epoll_pwait2, but its headers number the system
+ * call (musl): the library makes it through syscall(), as it makes read,
+ * write and close where syscall() reaches them. */
+#if defined(WRAP_HAVE_EPOLL) && !defined(HAVE_EPOLL_PWAIT2) \
+    && defined(HAVE_DECL_SYS_EPOLL_PWAIT2) && HAVE_DECL_SYS_EPOLL_PWAIT2
+# define WRAP_SYSCALL_PWAIT2 1
+#endif
+#if defined(MW_HAVE_SYSCALL_RW) || defined(WRAP_SYSCALL_PWAIT2)
+# define WRAP_HAVE_SYSCALL 1
+# include <sys/syscall.h>
+#endif
+
+#if defined(HAVE_PPOLL) || defined(HAVE_EPOLL_PWAIT2) \
+    || defined(WRAP_SYSCALL_PWAIT2)
 /* A call of ppoll or epoll_pwait2: counted, and refused if the test
  * asks; -1 with errno then. */
 static int
@@ -51,6 +67,7 @@ fine_wait_refused(void)
     errno = wrap_fine_wait_refuse;
     return -1;
 }
+#endif
 
 static void
 before_wait(enum wrap_call call)
@@ -90,7 +107,7 @@ poll(struct pollfd *fds, nfds_t nfds, int timeout)
     return n;
 }
 
-#if HAVE_PPOLL
+#ifdef HAVE_PPOLL
 typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const void *,
                         const sigset_t *);
 static ppoll_fn real_ppoll;
@@ -147,7 +164,7 @@ ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
 # endif
 #endif
 
-#if defined(WRAP_HAVE_EPOLL) && HAVE_EPOLL_PWAIT2
+#if defined(WRAP_HAVE_EPOLL) && defined(HAVE_EPOLL_PWAIT2)
 typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int, const void *,
                                const sigset_t *);
 static epoll_pwait2_fn real_epoll_pwait2;
@@ -209,15 +226,63 @@ epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
 # endif
 #endif
 
+#ifdef WRAP_HAVE_SYSCALL
+void (*wrap_after_syscall_hook)(long number, const long *args, long result);
+typedef long (*syscall_fn)(long, ...);
+static syscall_fn real_syscall;
+
+/* Six arguments are taken whatever the call, as the C libraries' own
+ * syscall() does. */
+long
+syscall(long number, ...)
+{
+    va_list ap;
+    long a[6], n;
+
+    va_start(ap, number);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (!real_syscall) {
+        errno = ENOSYS;
+        return -1;
+    }
+# ifdef WRAP_SYSCALL_PWAIT2
+    if (number == SYS_epoll_pwait2) {
+        if (fine_wait_refused() < 0)
+            return -1;
+        before_wait(WRAP_EPOLL_WAIT);
+        n = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+        if (n < 0 && (errno == ENOSYS || errno == EPERM))
+            wrap_fine_wait_refused_by_system++;
+        after_wait(WRAP_EPOLL_WAIT, (int)n);
+        return n;
+    }
+# endif
+    n = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (wrap_after_syscall_hook) {
+        int saved = errno;
+
+        wrap_after_syscall_hook(number, a, n);
+        errno = saved;
+    }
+    return n;
+}
+#else
+void (*wrap_after_syscall_hook)(long number, const long *args, long result);
+#endif
+
 bool
 wrap_fine_wait_wrapped(const char *backend)
 {
     if (strncmp(backend, "epoll+", 6) == 0) {
-#if defined(WRAP_HAVE_EPOLL) && HAVE_EPOLL_PWAIT2
+#if defined(WRAP_HAVE_EPOLL) && defined(HAVE_EPOLL_PWAIT2)
         return real_epoll_pwait2 != NULL;
+#elif defined(WRAP_SYSCALL_PWAIT2)
+        return real_syscall != NULL;
 #endif
     } else if (strncmp(backend, "poll+", 5) == 0) {
-#if HAVE_PPOLL
+#ifdef HAVE_PPOLL
         return real_ppoll != NULL;
 #endif
     }
@@ -328,13 +393,16 @@ void
 wrap_init(void)
 {
     RESOLVE(real_poll, "poll");
-#if HAVE_PPOLL
+#ifdef HAVE_PPOLL
     RESOLVE(real_ppoll, "ppoll");
 # if WRAP_TWO_TIMES
     RESOLVE(real_ppoll64, "__ppoll64");
 # endif
 #endif
-#if defined(WRAP_HAVE_EPOLL) && HAVE_EPOLL_PWAIT2
+#ifdef WRAP_HAVE_SYSCALL
+    RESOLVE(real_syscall, "syscall");
+#endif
+#if defined(WRAP_HAVE_EPOLL) && defined(HAVE_EPOLL_PWAIT2)
     RESOLVE(real_epoll_pwait2, "epoll_pwait2");
 # if WRAP_TWO_TIMES
     RESOLVE(real_epoll_pwait2_64, "__epoll_pwait2_time64");
@@ -365,6 +433,12 @@ wrap_forwards(enum wrap_call call)
 #endif
     case WRAP_KEVENT:
         return real_kevent != NULL;
+    case WRAP_SYSCALL:
+#ifdef WRAP_HAVE_SYSCALL
+        return real_syscall != NULL;
+#else
+        return false;
+#endif
     }
     return false;
 }
@@ -391,6 +465,8 @@ wrap_call_name(enum wrap_call call)
         return "kevent";
     case WRAP_EPOLL_CTL:
         return "epoll_ctl";
+    case WRAP_SYSCALL:
+        return "syscall";
     }
     return "?";
 }

@@ -29,7 +29,8 @@
 struct kevent;
 
 /* The wrapped calls. */
-enum wrap_call { WRAP_POLL, WRAP_EPOLL_WAIT, WRAP_KEVENT, WRAP_EPOLL_CTL };
+enum wrap_call { WRAP_POLL, WRAP_EPOLL_WAIT, WRAP_KEVENT, WRAP_EPOLL_CTL,
+                 WRAP_SYSCALL };
 
 /* Find the real functions.  Until then every wrapper fails with ENOSYS,
  * so a test calls this first thing in main(). */
@@ -42,7 +43,7 @@ bool wrap_forwards(enum wrap_call call);
  * kevent() waits in epoll_wait(), and a hook there would run inside the
  * emulation). */
 enum wrap_call wrap_wait_call_for_backend(const char *backend);
-/* "poll", "epoll_wait", "kevent", "epoll_ctl". */
+/* "poll", "epoll_wait", "kevent", "epoll_ctl", "syscall". */
 const char *wrap_call_name(enum wrap_call call);
 /* dlsym(RTLD_NEXT, name), or NULL where there is none: for the wrappers
  * a single test keeps to itself. */
@@ -57,16 +58,26 @@ extern void (*wrap_after_wait_hook)(enum wrap_call call, int n);
 
 /* ppoll and epoll_pwait2: how many calls reached the wrapper, and an
  * errno value to refuse them with instead (0: let them through), as an
- * old kernel (ENOSYS) or a seccomp filter would.  A library that makes
- * the raw system call (where the C library has no epoll_pwait2) never
- * reaches the wrapper, nor does one built without them or a kqueue
- * backend (kevent takes a timespec): wrap_fine_wait_wrapped() says
- * whether the backend named `backend` (mw_backend()) can. */
+ * old kernel (ENOSYS) or a seccomp filter would.  Where the C library
+ * has no epoll_pwait2 (musl), the library makes the system call through
+ * syscall(), which is wrapped then.  A build without these calls or a
+ * kqueue backend (kevent takes a timespec) has none to wrap:
+ * wrap_fine_wait_wrapped() says whether the backend named `backend`
+ * (mw_backend()) has. */
 extern int wrap_fine_wait_calls;
 extern int wrap_fine_wait_refuse;
 /* ... and how many of them the system itself refused (ENOSYS, EPERM). */
 extern int wrap_fine_wait_refused_by_system;
 bool wrap_fine_wait_wrapped(const char *backend);
+
+/* syscall(), where the library calls it (read, write and close where
+ * syscall() reaches them, lib/fd.c; epoll_pwait2 where the C library has
+ * no wrapper of its own): wrapped where the build has either.  Run after
+ * each call it forwards, epoll_pwait2 aside (counted as above): the
+ * number, the six argument words and what it returned, errno as the call
+ * left it (and restored after the hook). */
+extern void (*wrap_after_syscall_hook)(long number, const long *args,
+                                       long result);
 
 /* Run before a change of a kernel set: 0 lets the call through, an errno
  * value makes it fail with that instead. */
