@@ -100,13 +100,26 @@ timed_empty_wait(mw_poll *p, int64_t timeout_ns, int64_t *took)
 
 /* ---- never early ---- */
 
+static enum wrap_call backend_call;
+static int backend_calls;
+
+static void
+count_backend_call(enum wrap_call call)
+{
+    if (call == backend_call)
+        backend_calls++;
+}
+
 static void
 never_early(mw_poll *p, int64_t timeout_ns)
 {
     long rounds = util_count(20, 200, 4);
-    int early = 0, other = 0;
+    int early = 0, other = 0, refused_before;
     int64_t least = INT64_MAX;
 
+    backend_calls = 0;
+    refused_before = wrap_fine_wait_refused_by_system;
+    wrap_before_wait_hook = count_backend_call;
     for (long r = 0; r < rounds; r++) {
         int64_t took;
         int n = timed_empty_wait(p, timeout_ns, &took);
@@ -118,11 +131,22 @@ never_early(mw_poll *p, int64_t timeout_ns)
         if (n == 0 && took < least)
             least = took;
     }
+    wrap_before_wait_hook = NULL;
     diag("%.3f us asked: the shortest took %.3f us", timeout_ns / 1e3,
          least == INT64_MAX ? -1.0 : least / 1e3);
     ok(early == 0 && other == 0, "a %.3f us wait never returns 0 before "
        "%.3f us (%ld waits: %d early, %d returned something else)",
        timeout_ns / 1e3, timeout_ns / 1e3, rounds, early, other);
+    /* Nothing ready and no signal: the system's one call waits it all
+     * (and one more where the system refused the finer call just now,
+     * which the wait then makes again in milliseconds). */
+    if (!wrap_forwards(backend_call))
+        skip(1, "cannot see the backend's call here");
+    else
+        is_int(backend_calls, rounds + (wrap_fine_wait_refused_by_system
+                                        - refused_before),
+               "each %.3f us wait was one call of the system, timed to "
+               "the timeout", timeout_ns / 1e3);
 }
 
 /* ---- no limit, no wait ---- */
@@ -415,6 +439,7 @@ main(void)
 
     tap_watchdog(120);
     wrap_init();
+    backend_call = wrap_wait_call_for_backend(backend);
     diag("backend %s, time_t of %zu bits", backend, sizeof(time_t) * 8);
 
     /* First, while nothing in this process has waited finer yet. */
