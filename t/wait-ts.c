@@ -304,6 +304,8 @@ refused_child(int err)
 
     wrap_fine_wait_calls = 0;
     wrap_fine_wait_refuse = err;
+    backend_calls = 0;
+    wrap_before_wait_hook = count_backend_call;
     if (mw_poll_new(&p) != 0)
         return 10;
     n = timed_empty_wait(p, 250000, &took);
@@ -313,6 +315,10 @@ refused_child(int err)
         return 12;              /* not rounded up to a millisecond */
     if (wrap_fine_wait_calls != 1)
         return 13;              /* the finer call was not tried once */
+    /* The refused call never reached the system (nor the hook): one
+     * call in milliseconds, rounded up, waited for all of it. */
+    if (backend_calls != 1)
+        return 16;
     n = timed_empty_wait(p, 250000, &took);
     if (n != 0 || took < 1000000)
         return 14;
@@ -341,8 +347,9 @@ refused(const char *backend, int err, const char *name)
     is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100, 0,
            "%s from the finer call: a 250 us wait falls back to "
            "epoll_wait/poll, rounded up to 1 ms, and the process never "
-           "asks again (exit status: 10 no poll, 11 wait failed, 12 not rounded up, "
-           "13 not tried, 14 second wait wrong, 15 asked again)", name);
+           "asks again (exit status: 10 no poll, 11 wait failed, 12 not "
+           "rounded up, 13 not tried, 14 second wait wrong, 15 asked "
+           "again, 16 the fallback woke early)", name);
 }
 
 /* ---- signals and cancellation ---- */
