@@ -47,7 +47,10 @@
  *     NOTE_TRIGGER from another thread writes to the pipe.
  *   - A kqueue is not inherited by fork(): in the child its number is
  *     closed (and may name the child's next file) and its knotes gone.
- *   - One mutex guards everything; the wait does not hold it.
+ *   - kevent() asked for events is a cancellation point, as in FreeBSD's
+ *     libthr, even with a zero timeout.
+ *   - One mutex guards everything; the wait does not hold it, nor does
+ *     fake_after_wait_hook.
  * Filters other than EVFILT_READ, EVFILT_WRITE, EVFILT_EXCEPT and
  * EVFILT_USER are refused with EINVAL (the library uses no other).
  */
@@ -342,8 +345,11 @@ static struct fake_change *changes;
 static size_t nchanges, changes_cap;
 static size_t user_knotes;
 static int fail_user_err;
+static int fail_wait_err;
 static int last_kq = -1;
 static uint64_t queue_tail;     /* the last place given on a queue */
+
+void (*_Atomic fake_after_wait_hook)(int kq, int n);
 
 static void
 grow(void **array, size_t *cap, size_t need, size_t elem)
@@ -1161,6 +1167,11 @@ kevent(int kqfd, const struct kevent *changelist, KQOS_KEVENT_COUNT nchg,
         return -1;
     }
     nev = (size_t)nevents;
+    /* FreeBSD's libthr makes kevent() a cancellation point when it is
+     * asked for events, whatever the timeout, and acts on a pending
+     * request on entry; so here, before the lock is taken. */
+    if (nev > 0)
+        pthread_testcancel();
     pthread_mutex_lock(&lock);
     sweep();
     q = find_kq(kqfd);
@@ -1195,6 +1206,11 @@ kevent(int kqfd, const struct kevent *changelist, KQOS_KEVENT_COUNT nchg,
         activate(q);
     if (nerr > 0 || nev == 0) {
         n = nerr;
+        goto out;
+    }
+    if (fail_wait_err != 0) {
+        err = fail_wait_err;
+        fail_wait_err = 0;
         goto out;
     }
     if (timeout) {
@@ -1248,6 +1264,12 @@ out:
     if (err != 0) {
         errno = err;
         return -1;
+    }
+    if (nev > 0 && nerr == 0) {
+        void (*hook)(int, int) = fake_after_wait_hook;
+
+        if (hook)
+            hook(kqfd, (int)n);
     }
     return (int)n;
 }
@@ -1341,6 +1363,14 @@ fake_fail_user_add(int err)
 {
     pthread_mutex_lock(&lock);
     fail_user_err = err;
+    pthread_mutex_unlock(&lock);
+}
+
+void
+fake_fail_next_wait(int err)
+{
+    pthread_mutex_lock(&lock);
+    fail_wait_err = err;
     pthread_mutex_unlock(&lock);
 }
 
