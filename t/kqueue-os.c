@@ -1016,7 +1016,7 @@ other_arm(mw_poll *p, int deregister, int fail)
 struct cancelled_wait {
     mw_poll *p;
     int n;                  /* what the wait returned, -1 before */
-    mw_token token;         /* its first event's */
+    mw_token token[2];      /* its events' */
 };
 
 /* One timeout-0 wait of capacity 2, then a cancellation point. */
@@ -1027,8 +1027,8 @@ wait_then_testcancel(void *arg)
     struct mw_event ev[2];
 
     cw->n = mw_poll_wait(cw->p, ev, 2, 0);
-    if (cw->n > 0)
-        cw->token = ev[0].token;
+    for (int i = 0; i < cw->n && i < 2; i++)
+        cw->token[i] = ev[i].token;
     pthread_testcancel();
     return NULL;
 }
@@ -1095,7 +1095,7 @@ case_stale_flagless(void)
     mw_poll *p;
 
     if (!prof->except_is_read_filter) {
-        skip(6, "14 stale+flagless: %s's EVFILT_EXCEPT %s, so the "
+        skip(8, "14 stale+flagless: %s's EVFILT_EXCEPT %s, so the "
              "library leaves no event out", prof->name,
              prof->has_except ? "fires for urgent data only"
                               : "does not exist");
@@ -1192,36 +1192,74 @@ case_stale_flagless(void)
     util_close(d[1]);
 
     /* Nor may a cancellation there: the thread is cancelled at its next
-     * cancellation point instead, with the event in hand. */
-    p = poll_new();
-    ready_socket(p, a, 0xe001, MW_PRIORITY);
-    ready_socket(p, d, 0xe004, MW_READABLE);
-    other_arm(p, -1, 0);
-    other.cancel = true;
+     * cancellation point instead, with the events in hand.  Two refills,
+     * so that the second does not take the first's cancellation state
+     * for the caller's. */
     {
-        struct cancelled_wait cw = { .p = p, .n = -1 };
-        pthread_t t;
+        struct cancelled_wait cw = { .n = -1 };
+        int c[2], e[2];
         void *res = NULL;
+        pthread_t t;
 
+        p = poll_new();
+        ready_socket(p, a, 0xe001, MW_PRIORITY);
+        ready_socket(p, d, 0xe004, MW_READABLE);
+        ready_socket(p, c, 0xe003, MW_PRIORITY);
+        ready_socket(p, e, 0xe005, MW_READABLE);
+        other_arm(p, -1, 0);
+        other.cancel = true;
+        cw.p = p;
         fake_after_wait_hook = other_thread;
         util_thread_start(&t, wait_then_testcancel, &cw);
         if (pthread_join(t, &res) != 0)
             bail_out("pthread_join");
         fake_after_wait_hook = NULL;
-        ok(res == PTHREAD_CANCELED && cw.n == 1 && cw.token == 0xe004,
+        ok(res == PTHREAD_CANCELED && cw.n == 2 && cw.token[0] == 0xe004
+           && cw.token[1] == 0xe005,
            "14 stale+flagless: a thread whose cancellation is asked for "
-           "while the room of an event left out is refilled returns the "
-           "event taken before, and is cancelled after (%s, returned %s)",
+           "while the room of events left out is refilled returns the "
+           "events taken, and is cancelled after (%s, returned %s)",
            res == PTHREAD_CANCELED ? "cancelled" : "not cancelled",
            tap_errno_name(cw.n));
+        mw_poll_free(p);
+        util_close(c[0]);
+        util_close(c[1]);
+        util_close(e[0]);
+        util_close(e[1]);
+        util_close(a[0]);
+        util_close(a[1]);
+        util_close(d[0]);
+        util_close(d[1]);
     }
-    (void)mw_poll_deregister(p, a[0]);
-    (void)mw_poll_deregister(p, d[0]);
-    mw_poll_free(p);
-    util_close(a[0]);
-    util_close(a[1]);
-    util_close(d[0]);
-    util_close(d[1]);
+
+    /* A wait with no timeout, or a long one, blocks for its first batch
+     * only: a refill takes what is ready by then. */
+    for (int k = 0; k < 2; k++) {
+        int timeout = k == 0 ? -1 : 2900;
+        struct mw_event ev[2];
+        int64_t t0, ms;
+        int n;
+
+        p = poll_new();
+        ready_socket(p, a, 0xe001, MW_PRIORITY);
+        ready_socket(p, d, 0xe004, MW_READABLE);
+        t0 = util_now_ms();
+        n = mw_poll_wait(p, ev, 2, timeout);
+        ms = util_now_ms() - t0;
+        /* 2900 ms: a refill that waited would wait its seconds or its
+         * 900 ms, either well past 800. */
+        ok(n == 1 && ev[0].token == 0xe004 && ms < 800,
+           "14 stale+flagless: a wait %s whose batch left an event out "
+           "returns the other at once, nothing else being ready (returned "
+           "%s after %lld ms)", k == 0 ? "with no timeout"
+                                       : "of 2900 ms",
+           tap_errno_name(n), (long long)ms);
+        mw_poll_free(p);
+        util_close(a[0]);
+        util_close(a[1]);
+        util_close(d[0]);
+        util_close(d[1]);
+    }
 }
 
 int
