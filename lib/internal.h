@@ -253,7 +253,9 @@ int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
  * registration changed its set) or a wait cut short (a kqueue's longest
  * sleep): the core then waits again for what is left of it.  One call
  * fetches at most mw__poller_batch events; fewer than it could fetch
- * means that nothing else was ready. */
+ * means that nothing else was ready, so a backend that leaves some of
+ * the kernel's events out fetches again into their room while the
+ * kernel's batches come full. */
 extern const size_t mw__poller_batch;
 int  mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
                      int64_t timeout_ns);

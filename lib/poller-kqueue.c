@@ -392,8 +392,10 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     struct kevent *buf = p->buf;
     struct timespec *ts = &p->timeout;
     int want = cap < BATCH ? (int)cap : BATCH;
+    int room = want;
+    bool cancel_off = MW_KQUEUE_EMULATED;
     int cancel = 0;
-    int n, out;
+    int n, out = 0;
 
     if (MW_KQUEUE_EMULATED) {
         pthread_testcancel();
@@ -407,16 +409,22 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
         ts->tv_sec = (time_t)(sec < MAX_TIMEOUT_S ? sec : MAX_TIMEOUT_S);
         ts->tv_nsec = (long)(timeout_ns % 1000000000);
     }
-    /* Events with no flags are left out.  A full batch of nothing but
-     * those may hide others: look again at once, as the core counts a
-     * short batch as all that was ready. */
-    do {
-        n = kevent(p->kqfd, NULL, 0, buf, want, timeout_ns >= 0 ? ts : NULL);
+    /* Events with no flags are left out.  The core counts fewer events
+     * than it asked for as all that was ready, so while the kernel fills
+     * the batch, the room the left-out ones made is filled again at
+     * once: a short count is then the kernel's own.  Otherwise a batch
+     * whose kept events the core finds stale would end a run of
+     * timeout-0 waits with, say, a waker's event still behind it. */
+    for (;;) {
+        n = kevent(p->kqfd, NULL, 0, buf, room, timeout_ns >= 0 ? ts : NULL);
         if (n < 0) {
-            out = -errno;
+            /* Events already taken are consumed in the kernel
+             * (EV_CLEAR): return them; an error that lasts comes back
+             * from the next wait. */
+            if (out == 0)
+                out = -errno;
             break;
         }
-        out = 0;
         for (int i = 0; i < n; i++) {
             uint32_t flags = kevent_to_flags(&buf[i]);
 
@@ -426,11 +434,20 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
             ev[out].flags = flags;
             out++;
         }
+        if (n < room || (room = want - out) == 0)
+            break;
+        /* A look again never blocks, so it need not be a cancellation
+         * point, and must not: a cancellation there would lose the
+         * events taken. */
+        if (!cancel_off) {
+            cancel = mw__cancel_off();
+            cancel_off = true;
+        }
         ts->tv_sec = 0;
         ts->tv_nsec = 0;
         timeout_ns = 0;
-    } while (out == 0 && n == want);
-    if (MW_KQUEUE_EMULATED)
+    }
+    if (cancel_off)
         mw__cancel_restore(cancel);
     return out;
 }

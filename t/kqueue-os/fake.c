@@ -21,6 +21,15 @@
  *     kernel drops knotes at close() (checked at each call: a knote of a
  *     file closed and reopened under its number between two calls, by a
  *     dup() of the same file, survives here).
+ *   - kevent() reports knotes in the order they became active, as a
+ *     kernel's active queue does (knote_enqueue() puts them at its
+ *     tail), not in the order they were made: a test can then have a
+ *     knote made first, the wakers' say, reported last.  A kernel
+ *     activates a knote when its event comes; the fake sees that in the
+ *     order of its epoll set's events, and, where no epoll event tells
+ *     (a knote added on a ready file, a NOTE_TRIGGER, a knote that stays
+ *     ready), when it looks: at each kevent() with changes, before and
+ *     after them, and at each collection of events.
  *   - Readiness is what poll(2) and FIONREAD say of the real descriptor.
  *     EV_CLEAR reports a ready knote once, then again only when its
  *     state changes: new data or room, end-of-file, an error or urgent
@@ -38,7 +47,10 @@
  *     NOTE_TRIGGER from another thread writes to the pipe.
  *   - A kqueue is not inherited by fork(): in the child its number is
  *     closed (and may name the child's next file) and its knotes gone.
- *   - One mutex guards everything; the wait does not hold it.
+ *   - kevent() asked for events is a cancellation point, as in FreeBSD's
+ *     libthr, even with a zero timeout.
+ *   - One mutex guards everything; the wait does not hold it, nor does
+ *     fake_after_wait_hook.
  * Filters other than EVFILT_READ, EVFILT_WRITE, EVFILT_EXCEPT and
  * EVFILT_USER are refused with EINVAL (the library uses no other).
  */
@@ -312,6 +324,7 @@ struct knote {
     /* EVFILT_USER. */
     bool triggered;
     unsigned ufflags;
+    uint64_t queued;        /* its place on the active queue; 0: off it */
 };
 
 struct fkq {
@@ -332,7 +345,11 @@ static struct fake_change *changes;
 static size_t nchanges, changes_cap;
 static size_t user_knotes;
 static int fail_user_err;
+static int fail_wait_err;
 static int last_kq = -1;
+static uint64_t queue_tail;     /* the last place given on a queue */
+
+void (*_Atomic fake_after_wait_hook)(int kq, int n);
 
 static void
 grow(void **array, size_t *cap, size_t need, size_t elem)
@@ -690,8 +707,9 @@ ep_sync(const struct fkq *q, int fd)
         (void)epoll_ctl(q->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Mark the knotes the epoll events that came for q activate.  Lock
- * held. */
+/* Mark the knotes the epoll events that came for q activate, and queue
+ * them in the order epoll gives, which is the order the events came.
+ * Lock held. */
 static void
 harvest(const struct fkq *q)
 {
@@ -706,8 +724,11 @@ harvest(const struct fkq *q)
 
                 if (kn->kq == q->fd && kn->isfd
                     && kn->ident == (uintptr_t)ev[j].data.fd
-                    && (ev[j].events & activating(kn->filter)))
+                    && (ev[j].events & activating(kn->filter))) {
                     kn->activated = true;
+                    if (kn->queued == 0)
+                        kn->queued = ++queue_tail;
+                }
             }
     } while (n == 64 || (n < 0 && errno == EINTR));
 }
@@ -919,24 +940,22 @@ fill(struct kevent *ev, const struct knote *kn, const struct look *l)
     ev->udata = (__typeof__(ev->udata))kn->udata;
 }
 
-/* Look at q's knotes once and report up to max of them into out.  Lock
- * held, sweep() done. */
-static size_t
-collect(const struct fkq *q, struct kevent *out, size_t max)
+/* poll(2)'s revents for each of q's descriptor knotes, by knote index;
+ * NULL when there are no knotes.  The caller frees it.  Lock held. */
+static short *
+poll_knotes(const struct fkq *q)
 {
-    struct pollfd *pfd = NULL;
-    short *revents = NULL;
-    size_t npfd = 0, n = 0;
-    bool dead = false;
+    struct pollfd *pfd;
+    short *revents;
+    size_t npfd = 0;
 
-    harvest(q);
-    if (nknotes > 0) {
-        pfd = calloc(nknotes, sizeof(*pfd));
-        revents = calloc(nknotes, sizeof(*revents));
-        if (!pfd || !revents) {
-            fputs("fake kqueue: out of memory\n", stderr);
-            abort();
-        }
+    if (nknotes == 0)
+        return NULL;
+    pfd = calloc(nknotes, sizeof(*pfd));
+    revents = calloc(nknotes, sizeof(*revents));
+    if (!pfd || !revents) {
+        fputs("fake kqueue: out of memory\n", stderr);
+        abort();
     }
     for (size_t i = 0; i < nknotes; i++) {
         if (knotes[i].kq != q->fd || !knotes[i].isfd)
@@ -949,40 +968,114 @@ collect(const struct fkq *q, struct kevent *out, size_t max)
     for (size_t i = 0, j = 0; i < nknotes; i++)
         if (knotes[i].kq == q->fd && knotes[i].isfd)
             revents[i] = pfd[j++].revents;
+    free(pfd);
+    return revents;
+}
 
+/* Is kn due to be reported?  *l is what its descriptor looks like.
+ * Lock held. */
+static bool
+due(struct knote *kn, short revents, struct look *l)
+{
+    memset(l, 0, sizeof(*l));
+    if (!kn->isfd)
+        return kn->triggered;
+    look(kn, revents, l);
+    return to_report(kn, l);
+}
+
+/* Put q's knotes that are due and not queued yet at the tail of its
+ * active queue, in the order found, and take those not due off it.
+ * What was seen of them is left for collect() to note, as their events
+ * are not reported yet.  Lock held, sweep() done. */
+static void
+activate(const struct fkq *q)
+{
+    short *revents;
+
+    harvest(q);
+    revents = poll_knotes(q);
     for (size_t i = 0; i < nknotes; i++) {
         struct knote *kn = &knotes[i];
         struct look l;
-        bool due;
 
-        if (kn->kq != q->fd || kn->disabled)
+        if (kn->kq != q->fd)
             continue;
-        if (kn->isfd) {
-            look(kn, revents[i], &l);
-            due = to_report(kn, &l);
-        } else {
-            memset(&l, 0, sizeof(l));
-            due = kn->triggered;
+        if (kn->disabled || !due(kn, revents ? revents[i] : 0, &l))
+            kn->queued = 0;
+        else if (kn->queued == 0)
+            kn->queued = ++queue_tail;
+    }
+    free(revents);
+}
+
+/* Look at q's knotes once and report up to max of them into out, first
+ * queued first.  Lock held, sweep() done. */
+static size_t
+collect(const struct fkq *q, struct kevent *out, size_t max)
+{
+    struct look *looks = NULL;
+    size_t *order = NULL;
+    size_t ndue = 0, n = 0;
+    short *revents;
+    bool dead = false;
+
+    harvest(q);
+    revents = poll_knotes(q);
+    if (nknotes > 0) {
+        looks = calloc(nknotes, sizeof(*looks));
+        order = calloc(nknotes, sizeof(*order));
+        if (!looks || !order) {
+            fputs("fake kqueue: out of memory\n", stderr);
+            abort();
         }
-        if (due && n == max)
-            continue;       /* stays due for the next call */
-        if (due) {
-            fill(&out[n++], kn, &l);
-            kn->fresh = false;
-            kn->activated = false;
-            if (!kn->isfd && (kn->flags & EV_CLEAR))
-                kn->triggered = false;
-            if (kn->flags & EV_ONESHOT)
-                dead = kn->dead = true;
+    }
+    for (size_t i = 0; i < nknotes; i++) {
+        struct knote *kn = &knotes[i];
+        size_t k;
+
+        if (kn->kq != q->fd)
+            continue;
+        /* A kernel's scan drops from the queue a knote that is not due
+         * any more: it is queued afresh, at the tail, when it is. */
+        if (kn->disabled || !due(kn, revents ? revents[i] : 0, &looks[i])) {
+            kn->queued = 0;
+            if (kn->isfd && !kn->disabled) {
+                if (!looks[i].ready)
+                    kn->activated = false;  /* whatever it was, it is over */
+                kn->seen = looks[i];
+            }
+            continue;
+        }
+        if (kn->queued == 0)
+            kn->queued = ++queue_tail;
+        for (k = ndue++; k > 0 && knotes[order[k - 1]].queued > kn->queued;
+             k--)
+            order[k] = order[k - 1];
+        order[k] = i;
+    }
+    /* Those past max stay due and queued for the next call, and keep
+     * what was seen of them before. */
+    for (; n < ndue && n < max; n++) {
+        struct knote *kn = &knotes[order[n]];
+
+        fill(&out[n], kn, &looks[order[n]]);
+        kn->fresh = false;
+        kn->activated = false;
+        if (!kn->isfd && (kn->flags & EV_CLEAR))
+            kn->triggered = false;
+        if (kn->flags & EV_ONESHOT)
+            dead = kn->dead = true;
 #ifdef EV_DISPATCH
-            if (kn->flags & EV_DISPATCH)
-                kn->disabled = true;
+        if (kn->flags & EV_DISPATCH)
+            kn->disabled = true;
 #endif
-        } else if (kn->isfd && !l.ready) {
-            kn->activated = false;  /* whatever it was, it is over */
-        }
+        /* Reported, a knote leaves the queue; one without EV_CLEAR, still
+         * due, goes back to its tail, after the others. */
+        kn->queued = (kn->flags & EV_CLEAR) || kn->dead || kn->disabled
+                         ? 0 : ++queue_tail;
         if (kn->isfd)
-            kn->seen = l;
+            kn->seen = looks[order[n]];
     }
     for (size_t i = 0; dead && i < nknotes;) {
         if (knotes[i].dead) {
@@ -996,8 +1089,9 @@ collect(const struct fkq *q, struct kevent *out, size_t max)
             i++;
         }
     }
-    free(pfd);
     free(revents);
+    free(looks);
+    free(order);
     return n;
 }
 
@@ -1073,6 +1167,11 @@ kevent(int kqfd, const struct kevent *changelist, KQOS_KEVENT_COUNT nchg,
         return -1;
     }
     nev = (size_t)nevents;
+    /* FreeBSD's libthr makes kevent() a cancellation point when it is
+     * asked for events, whatever the timeout, and acts on a pending
+     * request on entry; so here, before the lock is taken. */
+    if (nev > 0)
+        pthread_testcancel();
     pthread_mutex_lock(&lock);
     sweep();
     q = find_kq(kqfd);
@@ -1084,6 +1183,10 @@ kevent(int kqfd, const struct kevent *changelist, KQOS_KEVENT_COUNT nchg,
         err = EINVAL;
         goto out;
     }
+    /* The events that came before the changes are ahead of those the
+     * changes bring (a NOTE_TRIGGER, a knote added on a ready file). */
+    if (nchg > 0)
+        activate(q);
     for (size_t i = 0; i < (size_t)nchg; i++) {
         int e = apply(q, &changelist[i]);
 
@@ -1099,8 +1202,15 @@ kevent(int kqfd, const struct kevent *changelist, KQOS_KEVENT_COUNT nchg,
         eventlist[nerr].data = e;
         nerr++;
     }
+    if (nchg > 0)
+        activate(q);
     if (nerr > 0 || nev == 0) {
         n = nerr;
+        goto out;
+    }
+    if (fail_wait_err != 0) {
+        err = fail_wait_err;
+        fail_wait_err = 0;
         goto out;
     }
     if (timeout) {
@@ -1154,6 +1264,12 @@ out:
     if (err != 0) {
         errno = err;
         return -1;
+    }
+    if (nev > 0 && nerr == 0) {
+        void (*hook)(int, int) = fake_after_wait_hook;
+
+        if (hook)
+            hook(kqfd, (int)n);
     }
     return (int)n;
 }
@@ -1247,6 +1363,14 @@ fake_fail_user_add(int err)
 {
     pthread_mutex_lock(&lock);
     fail_user_err = err;
+    pthread_mutex_unlock(&lock);
+}
+
+void
+fake_fail_next_wait(int err)
+{
+    pthread_mutex_lock(&lock);
+    fail_wait_err = err;
     pthread_mutex_unlock(&lock);
 }
 

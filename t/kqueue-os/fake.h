@@ -2,8 +2,9 @@
 /*
  * The test side of the fake kqueue (fake.c): what the simulated system
  * does where systems differ, what the library asked of kevent(), which
- * knotes exist, and one knob.  Safe from any thread; the library's own
- * calls go through kqueue() and kevent() as on the real system.
+ * knotes exist, two knobs and a hook.  Safe from any thread but the hook;
+ * the library's own calls go through kqueue() and kevent() as on the
+ * real system.
  */
 #ifndef KQOS_FAKE_H
 #define KQOS_FAKE_H
@@ -65,5 +66,19 @@ int fake_last_kqueue(void);
 /* From now on, EV_ADD of a new EVFILT_USER knote fails with err (an
  * errno value) on any profile; 0 puts it back. */
 void fake_fail_user_add(int err);
+/* The next kevent() asked for events fails with err (an errno value)
+ * once its changes are made, before it looks at any knote; 0 takes it
+ * back. */
+void fake_fail_next_wait(int err);
+
+/* When set, called by each kevent() that was asked for events and has
+ * its answer, with the kqueue and the count it is about to return.  It
+ * runs without the fake's lock, on the waiting thread, before the
+ * library reads the answer: what it does there (deregister a descriptor,
+ * say) is what another thread may do in that instant, which a test
+ * cannot time from a thread of its own.  It may call the library: a
+ * kevent() that only makes changes does not call it.  Set it while no
+ * kevent() waits. */
+extern void (*_Atomic fake_after_wait_hook)(int kq, int n);
 
 #endif /* KQOS_FAKE_H */
