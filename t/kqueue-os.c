@@ -1017,6 +1017,10 @@ struct cancelled_wait {
     mw_poll *p;
     int n;                  /* what the wait returned, -1 before */
     mw_token token[2];      /* its events' */
+    /* Here, not on the thread's stack: the frame the cancel unwinds must
+     * hold no array, or AddressSanitizer finds its redzones still
+     * poisoned when the thread exits (t/cancel.c says more). */
+    struct mw_event ev[2];
 };
 
 /* One timeout-0 wait of capacity 2, then a cancellation point. */
@@ -1024,11 +1028,10 @@ static void *
 wait_then_testcancel(void *arg)
 {
     struct cancelled_wait *cw = arg;
-    struct mw_event ev[2];
 
-    cw->n = mw_poll_wait(cw->p, ev, 2, 0);
+    cw->n = mw_poll_wait(cw->p, cw->ev, 2, 0);
     for (int i = 0; i < cw->n && i < 2; i++)
-        cw->token[i] = ev[i].token;
+        cw->token[i] = cw->ev[i].token;
     pthread_testcancel();
     return NULL;
 }

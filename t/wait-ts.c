@@ -365,6 +365,12 @@ struct blocked {
     pthread_t self;
     atomic_int inside;
     int rc;
+    /* Here, not on the waiting thread's stack: a frame a cancel unwinds
+     * must hold no array and no local whose address is taken, or
+     * AddressSanitizer finds its redzones still poisoned when the thread
+     * exits. */
+    struct mw_event ev[4];
+    struct timespec ts;
 };
 
 static atomic_int *inside_flag;
@@ -381,10 +387,8 @@ static void *
 wait_long(void *arg)
 {
     struct blocked *b = arg;
-    struct mw_event ev[4];
-    struct timespec ts = { 30, 1 };
 
-    b->rc = mw_poll_wait_ts(b->p, ev, 4, &ts);
+    b->rc = mw_poll_wait_ts(b->p, b->ev, 4, &b->ts);
     return NULL;
 }
 
@@ -395,6 +399,8 @@ start_blocked(struct blocked *b, mw_poll *p)
 {
     b->p = p;
     b->rc = 1;
+    b->ts.tv_sec = 30;
+    b->ts.tv_nsec = 1;
     atomic_store(&b->inside, 0);
     inside_flag = &b->inside;
     util_thread_start(&b->self, wait_long, b);
