@@ -417,7 +417,7 @@ check_register_odd(void)
                                           -ENOTSUP };
         static const long disk_refused[] = { -EPERM };
         static const long disk_taken[] = { 0 };
-        bool takes_disk = util_poller_is("poll");
+        bool takes_disk = util_caps()->registers_disk_files;
 
         if (reg < 0 || dir < 0 || !file)
             bail_out("open: %s", strerror(errno));
@@ -429,8 +429,8 @@ check_register_odd(void)
         errno = ERRNO_MARK;
         rc = mw_poll_register(the_poll, reg, 1, MW_READABLE);
         check_either(rc, errno,
-                     util_poller_is("epoll") ? reg_epoll : reg_other,
-                     util_poller_is("epoll") ? 1 : 5, reg,
+                     (util_caps()->set_call == UTIL_SET_EPOLL_CTL) ? reg_epoll : reg_other,
+                     (util_caps()->set_call == UTIL_SET_EPOLL_CTL) ? 1 : 5, reg,
                      "mw_poll_register(/dev/null, a character device)");
         errno = ERRNO_MARK;
         rc = mw_poll_register(the_poll, dir, 1, MW_READABLE);
@@ -449,8 +449,8 @@ check_register_odd(void)
         errno = ERRNO_MARK;
         rc = mw_poll_register(the_poll, fd, 1, MW_READABLE);
         check_either(rc, errno,
-                     util_poller_is("epoll") ? self_epoll : self_kqueue,
-                     util_poller_is("epoll") ? 1 : 2, fd,
+                     (util_caps()->set_call == UTIL_SET_EPOLL_CTL) ? self_epoll : self_kqueue,
+                     (util_caps()->set_call == UTIL_SET_EPOLL_CTL) ? 1 : 2, fd,
                      "mw_poll_register(the poll's own descriptor)");
     } else {
         skip(4, "mw_poll_fd is %s on %s: no descriptor of its own",
@@ -481,8 +481,8 @@ check_register_waker_fd(void)
     for (int i = 0; i < nfresh && i < 8; i++) {
         enum util_fd_kind k = util_fd_kind(fresh[i]);
 
-        if ((k == UTIL_FD_EVENTFD && util_waker_is("eventfd"))
-            || (k == UTIL_FD_PIPE_READ && util_waker_is("pipe")))
+        if ((k == UTIL_FD_EVENTFD && util_caps()->waker_eventfd)
+            || (k == UTIL_FD_PIPE_READ && util_caps()->waker_pipe))
             target = fresh[i];
     }
     if (target >= 0) {
