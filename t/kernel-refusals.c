@@ -205,7 +205,8 @@ enospc(mw_poll *p)
     mw_poll *q = (mw_poll *)(uintptr_t)1;
     int fds[2], rc, err;
 
-    if (util_caps()->set_call != UTIL_SET_EPOLL_CTL || !wrap_forwards(WRAP_EPOLL_CTL)) {
+    if (util_caps()->set_call != UTIL_SET_EPOLL_CTL
+        || !wrap_forwards(WRAP_EPOLL_CTL)) {
         skip(5, "%s: not an epoll backend, or epoll_ctl cannot be wrapped",
              mw_backend());
         return;

@@ -407,7 +407,8 @@ polls_made_while_another_thread_closes_deliver(void)
 {
     pthread_t t;
     mw_waker *pw;
-    int rounds = util_under_valgrind() ? 50 : util_caps()->emulated ? 300 : 1000;
+    int rounds = util_under_valgrind() ? 50
+                 : util_caps()->emulated ? 300 : 1000;
     int made = 0, bad_new = 0, last_new = 0, lost_p = 0, lost_q = 0;
     int took = 0, round;
 

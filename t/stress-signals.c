@@ -15,7 +15,7 @@
  *     waiting thread, or on the producer): the last value is observed
  *     after an event.  Under libkqueue, kqueue+user's wake is a kevent()
  *     call that takes a mutex and can deadlock in a handler, so that part
- *     is skipped there (util_caps()->wake_async_signal_safe).
+ *     is skipped where util_caps()->wake_async_signal_safe is false.
  *   - The waits cycle through timeouts -1, 0 and 7 ms.
  *
  * A lost wake shows as 10 s without progress (the signals keep the waits
