@@ -51,7 +51,9 @@ struct util_caps {
     bool poll_fd_works;
     /* The wakers' object.  An eventfd and a pipe are descriptors the
      * poll registers (and a test can find, fill or make fail); an
-     * EVFILT_USER knote is none, and is triggered through kevent(). */
+     * EVFILT_USER knote is none, and is triggered through kevent() --
+     * unless a kernel refuses it and the wakers fall back to a pipe,
+     * which util_hub_fds() then finds. */
     bool waker_eventfd;
     bool waker_pipe;
     bool waker_knote;
