@@ -547,7 +547,7 @@ alloc_hook_back_to(long base)
     for (;;) {
         if (alloc_hook_live() == base)
             return true;
-        if (!util_libkqueue() || util_now_ms() > end)
+        if (!util_caps()->emulated || util_now_ms() > end)
             return false;
         util_sleep_ms(10);
     }

@@ -400,6 +400,9 @@ check_register_interest(void)
 static void
 check_register_odd(void)
 {
+    /* epoll_ctl checks each file as it is added; poll(2) and kevent take
+     * what they are given. */
+    bool epoll_ctl_checks = util_caps()->set_call == UTIL_SET_EPOLL_CTL;
     int fd, rc;
 
     CASE(-EEXIST, mw_poll_register(the_poll, pipe_a[0], 99, MW_WRITABLE),
@@ -417,7 +420,7 @@ check_register_odd(void)
                                           -ENOTSUP };
         static const long disk_refused[] = { -EPERM };
         static const long disk_taken[] = { 0 };
-        bool takes_disk = util_poller_is("poll");
+        bool takes_disk = util_caps()->registers_disk_files;
 
         if (reg < 0 || dir < 0 || !file)
             bail_out("open: %s", strerror(errno));
@@ -429,8 +432,8 @@ check_register_odd(void)
         errno = ERRNO_MARK;
         rc = mw_poll_register(the_poll, reg, 1, MW_READABLE);
         check_either(rc, errno,
-                     util_poller_is("epoll") ? reg_epoll : reg_other,
-                     util_poller_is("epoll") ? 1 : 5, reg,
+                     epoll_ctl_checks ? reg_epoll : reg_other,
+                     epoll_ctl_checks ? 1 : 5, reg,
                      "mw_poll_register(/dev/null, a character device)");
         errno = ERRNO_MARK;
         rc = mw_poll_register(the_poll, dir, 1, MW_READABLE);
@@ -449,8 +452,8 @@ check_register_odd(void)
         errno = ERRNO_MARK;
         rc = mw_poll_register(the_poll, fd, 1, MW_READABLE);
         check_either(rc, errno,
-                     util_poller_is("epoll") ? self_epoll : self_kqueue,
-                     util_poller_is("epoll") ? 1 : 2, fd,
+                     epoll_ctl_checks ? self_epoll : self_kqueue,
+                     epoll_ctl_checks ? 1 : 2, fd,
                      "mw_poll_register(the poll's own descriptor)");
     } else {
         skip(4, "mw_poll_fd is %s on %s: no descriptor of its own",
@@ -481,8 +484,8 @@ check_register_waker_fd(void)
     for (int i = 0; i < nfresh && i < 8; i++) {
         enum util_fd_kind k = util_fd_kind(fresh[i]);
 
-        if ((k == UTIL_FD_EVENTFD && util_waker_is("eventfd"))
-            || (k == UTIL_FD_PIPE_READ && util_waker_is("pipe")))
+        if ((k == UTIL_FD_EVENTFD && util_caps()->waker_eventfd)
+            || (k == UTIL_FD_PIPE_READ && util_caps()->waker_pipe))
             target = fresh[i];
     }
     if (target >= 0) {

@@ -398,9 +398,8 @@ struct raw_queue {
 enum raw_kind
 raw_kind_for_backend(void)
 {
-    const char *b = mw_backend();
-
-    if (strncmp(b, "epoll+", 6) == 0) {
+    switch (util_caps()->wait_call) {
+    case UTIL_WAIT_EPOLL_WAIT:
 #if defined(HAVE_SYS_EPOLL_H) && defined(HAVE_SYS_EVENTFD_H)
         return RAW_EPOLL_EVENTFD;
 #elif defined(HAVE_SYS_EPOLL_H)
@@ -408,16 +407,15 @@ raw_kind_for_backend(void)
 #else
         return RAW_NONE;
 #endif
-    }
-    if (strncmp(b, "kqueue+", 7) == 0) {
+    case UTIL_WAIT_KEVENT:
 #ifdef BENCH_HAVE_KQUEUE_USER
         return RAW_KQUEUE_USER;
 #else
         return RAW_NONE;
 #endif
-    }
-    if (strncmp(b, "poll+", 5) == 0)
+    case UTIL_WAIT_POLL:
         return RAW_POLL_PIPE;
+    }
     return RAW_NONE;
 }
 

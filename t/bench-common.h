@@ -22,6 +22,8 @@
 
 #include <miowake.h>
 
+#include "caps.h"
+
 /* ---- options ---- */
 
 enum bench_pin { PIN_ALL = -1, PIN_SAME, PIN_SPLIT, PIN_NONE, PIN_MODES };

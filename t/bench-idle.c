@@ -53,7 +53,7 @@ main(int argc, char **argv)
     int npins = 0;
 
     bench_init("idle", argc, argv, &o,
-               strncmp(mw_backend(), "poll+", 5) == 0
+               !util_caps()->kernel_keeps_set
                ? DEFAULT_ITERATIONS_POLL : DEFAULT_ITERATIONS, PIN_SAME,
                "round trips per round for each pipe count, default 5000 "
                "(500 with the poll(2) poller)");

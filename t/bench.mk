@@ -25,7 +25,7 @@ BENCH_PROGS = \
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS:=$(EXEEXT))
 
-BENCH_COMMON = t/bench-common.c t/bench-common.h
+BENCH_COMMON = t/bench-common.c t/bench-common.h t/caps.c t/caps.h
 BENCH_LDADD = lib/libmiowake.la $(PTHREAD_LIBS)
 
 # On a kqueue build through libkqueue, <sys/event.h> is libkqueue's: give

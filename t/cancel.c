@@ -191,7 +191,7 @@ wake_on_a_full_counter_is_not_a_cancellation_point(void)
     n = util_fds_new(&before, &after, fresh, 4);
     for (int i = 0; i < n && i < 4; i++)
         if (util_fd_kind(fresh[i]) == UTIL_FD_EVENTFD
-            && util_waker_is("eventfd"))
+            && util_caps()->waker_eventfd)
             efd = fresh[i];
     if (efd < 0) {
         skip(2, "%s: the waker has no eventfd to fill", mw_backend());
@@ -444,7 +444,7 @@ main(void)
     tap_watchdog(60);
     diag("backend %s", backend);
     wrap_init();
-    hook_call = wrap_wait_call_for_backend(backend);
+    hook_call = wrap_wait_call();
 
     wake_is_not_a_cancellation_point();
     wake_on_a_full_counter_is_not_a_cancellation_point();

@@ -9,10 +9,10 @@
  * reading and writing in separate events, each with part of the flags.
  * 0 in the table means no event at all.
  *
- * The table is keyed by the poller of mw_backend() (and, for kqueue, by
- * whether libkqueue emulates it), and is exact: a change of the mapping
- * in lib/poller-*.c fails here, so the pages and this table are to be
- * changed together.
+ * The table is keyed by the call that reports the events (t/caps.h; and,
+ * for kevent, by whether libkqueue emulates it), and is exact: a change
+ * of the mapping in lib/poller-*.c fails here, so the pages and this
+ * table are to be changed together.
  *
  *   - epoll and poll(2) agree everywhere.  A hang-up (EPOLLHUP, POLLHUP:
  *     both directions gone) sets MW_EV_READ_CLOSED and
@@ -188,12 +188,15 @@ static mw_waker *the_fence;
 static enum column
 this_column(void)
 {
-    if (util_poller_is("epoll"))
+    /* The column is the call that reports the events. */
+    switch (util_caps()->wait_call) {
+    case UTIL_WAIT_EPOLL_WAIT:
         return EPOLL;
-    if (util_poller_is("poll"))
+    case UTIL_WAIT_POLL:
         return POLL;
-    if (util_poller_is("kqueue"))
-        return util_libkqueue() ? LIBKQUEUE : KQUEUE;
+    case UTIL_WAIT_KEVENT:
+        return util_caps()->emulated ? LIBKQUEUE : KQUEUE;
+    }
     bail_out("no column for the poller of %s", mw_backend());
 }
 

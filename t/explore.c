@@ -1877,7 +1877,7 @@ on_cancel(void *arg)
     cancel_acted = true;
     /* A wait may be cancelled (whether libkqueue survives it is for the
      * rest of the run to show); a change or a kqueue() may not. */
-    if (in_call && util_libkqueue()
+    if (in_call && util_caps()->emulated
         && ((last_fn == FN_KEVENT && !last_kevent_waits)
             || last_fn == FN_KQUEUE)) {
         broke("%s (%s) acted on a cancellation inside libkqueue's %s, "
@@ -1987,7 +1987,7 @@ fds_settled(int *first)
         util_fds_take(&fds_after);
         if (util_fds_equal(&fds_before, &fds_after, first))
             return true;
-        if (!util_libkqueue() || util_now_ms() > end)
+        if (!util_caps()->emulated || util_now_ms() > end)
             return false;
         util_sleep_ms(5);
     }
@@ -2056,7 +2056,7 @@ run(long at, enum fault fault)
               fds_after.open[first] ? "is left open" : "was closed");
         /* So that the next run starts with the same table; but not
          * behind libkqueue's back, which keeps its own table of them. */
-        for (int k = 0; k < nleaked && k < 64 && !util_libkqueue(); k++)
+        for (int k = 0; k < nleaked && k < 64 && !util_caps()->emulated; k++)
             (void)close(leaked[k]);
     }
     if (own_live != 0)

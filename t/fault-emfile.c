@@ -331,7 +331,7 @@ main(void)
     mw_poll_free(p);
     util_settle();
     util_fds_take(&baseline);
-    if (counting > 0 && util_libkqueue())
+    if (counting > 0 && util_caps()->emulated)
         alloc_hook_only_library();  /* libkqueue's own memory is its own */
     blocks0 = live_blocks();
 

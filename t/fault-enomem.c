@@ -25,7 +25,7 @@
  * delivering, a pending wake still pending.  Only allocations on the main
  * thread are failed; no other thread of the test exists meanwhile.
  *
- * Under libkqueue (util_libkqueue()) only the allocations made by
+ * Under libkqueue (util_caps()->emulated) only the allocations made by
  * libmiowake's own code are failed and counted: libkqueue 2.7 swallows a
  * failed allocation in kqueue() and then crashes in kevent(), and frees
  * a closed kqueue's memory on its monitoring thread whenever it gets to
@@ -523,7 +523,7 @@ warm_up(void)
     mw_waker_free(w);
     mw_poll_free(q);
     util_settle();
-    if (util_libkqueue()) {
+    if (util_caps()->emulated) {
         alloc_hook_only_library();
         diag("libkqueue: only the allocations libmiowake makes itself are "
              "failed and counted (libkqueue 2.7 does not survive its own "

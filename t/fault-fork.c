@@ -119,7 +119,8 @@ child_checks(enum order order)
         /* libkqueue's fork cleanup leaves one eventfd of each kqueue, and
          * of each EVFILT_USER knote, open in the child; the library never
          * saw them (see ROBUSTNESS.md and t/fork-free-wakers.c). */
-        if (util_libkqueue() && util_fd_kind(o.lib_fds[i]) == UTIL_FD_EVENTFD)
+        if (util_caps()->emulated
+            && util_fd_kind(o.lib_fds[i]) == UTIL_FD_EVENTFD)
             libkqueue_leftovers++;
         else
             closed = false;

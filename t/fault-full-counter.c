@@ -150,7 +150,7 @@ new_poll_and_find_fds(void)
 
         /* Only the kind of the waker: libkqueue opens eventfds of its
          * own, which must not be registered here by mistake. */
-        if (k != (util_waker_is("eventfd") ? UTIL_FD_EVENTFD
+        if (k != (util_caps()->waker_eventfd ? UTIL_FD_EVENTFD
                                            : UTIL_FD_PIPE_READ)
             || mw_poll_register(p, fresh[i], 1, MW_READABLE) != -EEXIST)
             continue;
@@ -169,7 +169,7 @@ new_poll_and_find_fds(void)
             && r.st_dev == w.st_dev && r.st_ino == w.st_ino)
             kernel_fd = fresh[i];
     }
-    if (util_waker_is("eventfd"))
+    if (util_caps()->waker_eventfd)
         ok(is_eventfd, "mw_poll_new opened an eventfd for the wakers (%d "
            "new)", nfresh);
     else
@@ -269,7 +269,7 @@ main(void)
     mw_waker *w, *other;
 
     tap_watchdog(60);
-    if (util_waker_is("user"))
+    if (util_caps()->waker_knote)
         plan_skip_all("%s: the waker is a knote with no descriptor to fill",
                       mw_backend());
     diag("backend %s", mw_backend());

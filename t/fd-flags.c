@@ -90,7 +90,7 @@ leaked(const struct util_fds *before)
     struct util_fds now;
     int fds[MAXNEW];
     int n;
-    int64_t end = util_now_ms() + (util_libkqueue() ? UTIL_LONG_MS : 0);
+    int64_t end = util_now_ms() + (util_caps()->emulated ? UTIL_LONG_MS : 0);
 
     for (;;) {
         util_fds_take(&now);
@@ -270,7 +270,7 @@ main(void)
 
     tap_watchdog(60);
 
-    if (util_libkqueue())
+    if (util_caps()->emulated)
         warm_up_libkqueue();
 
     /* Our own descriptors exist before the snapshot. */

@@ -160,11 +160,11 @@ main(void)
        "the child frees its inherited polls and wakers, some of them "
        "listed, and exits (status %#x)", status);
 
-    if (util_libkqueue())
-        is_int(l.open, NPOLLS * (util_waker_is("user") ? 2 : 1), "under "
+    if (util_caps()->emulated)
+        is_int(l.open, NPOLLS * (util_caps()->waker_knote ? 2 : 1), "under "
                "libkqueue each poll leaves its kqueue's eventfd%s open in "
                "the child, per poll, not per waker",
-               util_waker_is("user") ? " and its wakers' knote's" : "");
+               util_caps()->waker_knote ? " and its wakers' knote's" : "");
     else
         is_int(l.open, 0, "none of the polls' descriptors stays open in "
                "the child");

@@ -46,10 +46,7 @@
 
 #include <miowake.h>
 
-/* configure defines it to 1 when kqueue is the libkqueue emulation. */
-#ifndef MW_KQUEUE_EMULATED
-# define MW_KQUEUE_EMULATED 0
-#endif
+#include "caps.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -1082,11 +1079,11 @@ begin(const uint8_t *data, size_t size)
     S.p = data;
     S.left = size;
     S.backend = be;
-    S.kqueue = strncmp(be, "kqueue+", 7) == 0;
-    S.pollbk = strncmp(be, "poll+", 5) == 0;
-    S.emulated = S.kqueue && MW_KQUEUE_EMULATED;
-    S.eventfd_waker = strstr(be, "+eventfd") != NULL;
-    S.pipe_waker = strstr(be, "+pipe") != NULL;
+    S.kqueue = util_caps()->set_call == UTIL_SET_KEVENT;
+    S.pollbk = !util_caps()->kernel_keeps_set;
+    S.emulated = util_caps()->emulated;
+    S.eventfd_waker = util_caps()->waker_eventfd;
+    S.pipe_waker = util_caps()->waker_pipe;
     S.lo = lo_numbers;
     S.limit = S.lo + TABLE;
     settle();
@@ -1155,7 +1152,7 @@ warm_up(void)
     if (mw_waker_new(&w, p, 1) == 0)
         mw_waker_free(w);
     mw_poll_free(p);
-    S.kqueue = strncmp(mw_backend(), "kqueue+", 7) == 0;
+    S.kqueue = util_caps()->set_call == UTIL_SET_KEVENT;
     settle();
 }
 

@@ -36,10 +36,10 @@ CLEANFILES += $(FUZZ_PROG) t/fuzz.log
 # The library's C sources as lib_libmiowake_la_SOURCES selected them
 # through the POLLER_* and WAKER_* conditionals; the rpath lets the
 # fuzzer find an uninstalled libkqueue without LD_LIBRARY_PATH.
-$(FUZZ_PROG): $(lib_libmiowake_la_SOURCES) t/fuzz-api.c config.h \
+$(FUZZ_PROG): $(lib_libmiowake_la_SOURCES) t/fuzz-api.c t/caps.c config.h \
 		include/miowake.h
 	@test -n "$(MW_FUZZ_CC)" || { echo "$(MW_FUZZ_WHY)" >&2; exit 1; }
-	@srcs=; for f in $(lib_libmiowake_la_SOURCES) t/fuzz-api.c; do \
+	@srcs=; for f in $(lib_libmiowake_la_SOURCES) t/fuzz-api.c t/caps.c; do \
 	  case $$f in *.c) srcs="$$srcs $(srcdir)/$$f";; esac; \
 	done; \
 	rpath=; for w in $(KQUEUE_LIBS); do \

@@ -205,7 +205,8 @@ enospc(mw_poll *p)
     mw_poll *q = (mw_poll *)(uintptr_t)1;
     int fds[2], rc, err;
 
-    if (!util_poller_is("epoll") || !wrap_forwards(WRAP_EPOLL_CTL)) {
+    if (util_caps()->set_call != UTIL_SET_EPOLL_CTL
+        || !wrap_forwards(WRAP_EPOLL_CTL)) {
         skip(5, "%s: not an epoll backend, or epoll_ctl cannot be wrapped",
              mw_backend());
         return;
@@ -244,7 +245,7 @@ own_descriptor_and_loop(mw_poll *p)
     mw_poll *q;
     int pfd = mw_poll_fd(p), qfd, rc;
 
-    if (!util_poller_is("epoll")) {
+    if (util_caps()->set_call != UTIL_SET_EPOLL_CTL) {
         skip(3, "%s: epoll's refusals only", mw_backend());
         return;
     }
@@ -279,7 +280,7 @@ wake_without_reader(void)
     mw_waker *w;
     int fds[8], n, rfd = -1, devnull, rc, err;
 
-    if (!util_waker_is("pipe")) {
+    if (!util_caps()->waker_pipe) {
         skip(2, "%s: not a pipe waker", mw_backend());
         return;
     }

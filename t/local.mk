@@ -56,7 +56,7 @@ AM_TESTS_ENVIRONMENT += $(mw_test_runner_env)
 
 # The one test library: the TAP producer and every fixture (t/util.h).
 check_LIBRARIES += t/libtap.a
-t_libtap_a_SOURCES = t/tap.c t/tap.h t/util.c t/util.h
+t_libtap_a_SOURCES = t/tap.c t/tap.h t/util.c t/util.h t/caps.c t/caps.h
 
 # The one LDADD of every test program.  t/libtap.a comes first: its
 # fixtures call the library, and a static archive only resolves symbols

@@ -24,15 +24,14 @@
 /* -ENOTSUP, or the descriptor once it is known to be open and the same
  * every time. */
 static int
-poll_fd_is_given_except_on_fallbacks(mw_poll *p, bool fallback,
-                                     bool emulated)
+poll_fd_is_given_except_on_fallbacks(mw_poll *p, bool works)
 {
     const char *backend = mw_backend();
     int fd, fd2;
 
     fd = mw_poll_fd(p);
     if (fd == -ENOTSUP) {
-        ok(fallback || emulated, "mw_poll_fd is -ENOTSUP only on the poll(2) "
+        ok(!works, "mw_poll_fd is -ENOTSUP only on the poll(2) "
            "fallback or under libkqueue (backend %s)", backend);
         return fd;
     }
@@ -40,7 +39,7 @@ poll_fd_is_given_except_on_fallbacks(mw_poll *p, bool fallback,
        tap_errno_name(fd));
     if (fd < 0)
         bail_out("no descriptor to test");
-    ok(!fallback && !emulated, "a backend that gives a descriptor is not "
+    ok(works, "a backend that gives a descriptor is not "
        "the poll(2) fallback nor libkqueue");
     ok(util_fd_is_open(fd), "the descriptor is open");
     fd2 = mw_poll_fd(p);
@@ -123,11 +122,9 @@ poll_nests_in_another_poll(mw_poll *p, mw_waker *w, int fd)
 int
 main(void)
 {
-    const char *backend = mw_backend();
     /* The poll(2) fallback has no descriptor, and libkqueue's never
      * becomes readable: both answer -ENOTSUP (mw_poll_fd(3)). */
-    bool emulated = util_libkqueue();
-    bool fallback = strncmp(backend, "poll+", 5) == 0;
+    bool works = util_caps()->poll_fd_works;
     mw_poll *p;
     mw_waker *w;
     int fd, fds[2];
@@ -136,7 +133,7 @@ main(void)
 
     if (mw_poll_new(&p) != 0 || mw_waker_new(&w, p, T_WAKER) != 0)
         bail_out("cannot create a poll and a waker");
-    fd = poll_fd_is_given_except_on_fallbacks(p, fallback, emulated);
+    fd = poll_fd_is_given_except_on_fallbacks(p, works);
     if (fd == -ENOTSUP) {
         mw_waker_free(w);
         mw_poll_free(p);

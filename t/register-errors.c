@@ -309,9 +309,7 @@ closed_registered_number_stays_registered(struct fixture *fx)
 {
     mw_poll *p = fx->p;
     const char *be = mw_backend();
-    bool by_number = strncmp(be, "poll+", 5) == 0
-                     || (strncmp(be, "kqueue+", 7) == 0
-                         && !util_libkqueue());
+    bool by_number = util_caps()->registration_by_number;
     int old[2], fresh[2];
 
     util_pipe(old);

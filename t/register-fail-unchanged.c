@@ -88,7 +88,7 @@ refuse_kevent(const struct kevent *changes, int nchanges, int nevents)
 
 /* Which backend's calls to fail; REFUSE_NONE if none can be. */
 static enum refusing
-resolve_wrapped(const char *backend)
+resolve_wrapped(void)
 {
     wrap_init();
 #ifdef WRAP_HAVE_EPOLL
@@ -97,10 +97,11 @@ resolve_wrapped(const char *backend)
 #ifdef HAVE_KEVENT_HOOK
     wrap_before_kevent_hook = refuse_kevent;
 #endif
-    if (strncmp(backend, "epoll+", 6) == 0)
+    if (util_caps()->set_call == UTIL_SET_EPOLL_CTL)
         return wrap_forwards(WRAP_EPOLL_CTL) ? REFUSE_EPOLL : REFUSE_NONE;
 #ifdef HAVE_KEVENT_HOOK
-    if (strncmp(backend, "kqueue+", 7) == 0 && wrap_forwards(WRAP_KEVENT))
+    if (util_caps()->set_call == UTIL_SET_KEVENT
+        && wrap_forwards(WRAP_KEVENT))
         return REFUSE_KEVENT;
 #endif
     return REFUSE_NONE;
@@ -282,10 +283,10 @@ main(void)
     const char *backend = mw_backend();
 
     tap_watchdog(60);
-    refusing = resolve_wrapped(backend);
+    refusing = resolve_wrapped();
     if (refusing == REFUSE_NONE)
         plan_skip_all("%s: %s", backend,
-                      strncmp(backend, "poll+", 5) == 0
+                      !util_caps()->kernel_keeps_set
                       ? "the poll(2) backend changes no kernel set, so "
                         "there is no call to make fail"
                       : "cannot wrap the call the backend changes its "

@@ -165,7 +165,7 @@ poll_new_fd_count(void)
 static int
 want_reregister(bool took)
 {
-    if (!took || util_poller_is("epoll") || util_libkqueue())
+    if (!took || !util_caps()->registration_by_number)
         return -EBADF;
     return 0;
 }
@@ -188,7 +188,7 @@ whose(char *buf, size_t len, mw_poll *q, int n, const struct util_fds *b,
     snprintf(buf, len, "%s (its %s)",
              n == qr || n == qw ? "Q's wakers' object"
              : n == mw_poll_fd(q) ? "Q's poller (mw_poll_fd)"
-             : util_libkqueue() ? "a descriptor libkqueue opened for Q"
+             : util_caps()->emulated ? "a descriptor libkqueue opened for Q"
              : "another descriptor of Q's poller",
              kinds[util_fd_kind(n)]);
     return buf;
@@ -309,7 +309,7 @@ stale_number_reaches_nothing_of_the_library(enum action act, bool keep,
        "events)", tag, g.distinct, NP, g.dups, g.others);
     wake_range(qw, NQ / 2, NQ);
     g = collect(q, T_Q0, NQ);
-    q_may_lose = keep && util_libkqueue() && took;
+    q_may_lose = keep && util_caps()->emulated && took;
     if (q_may_lose && !(g.distinct == NQ && g.dups == 0 && g.others == 0))
         skip(1, "%s: Q's wakers lost wakes (%d of %d delivered, %d twice, "
              "%d other events), as mw_poll_register(3) says they may under "
@@ -407,7 +407,8 @@ polls_made_while_another_thread_closes_deliver(void)
 {
     pthread_t t;
     mw_waker *pw;
-    int rounds = util_under_valgrind() ? 50 : util_libkqueue() ? 300 : 1000;
+    int rounds = util_under_valgrind() ? 50
+                 : util_caps()->emulated ? 300 : 1000;
     int made = 0, bad_new = 0, last_new = 0, lost_p = 0, lost_q = 0;
     int took = 0, round;
 

@@ -419,7 +419,7 @@ priority_oob(void)
         return;
     }
     r = mw_poll_register(p, s, T_TCP, MW_PRIORITY);
-    if (r == -ENOTSUP && util_poller_is("kqueue")) {
+    if (r == -ENOTSUP && util_caps()->priority_may_be_unsupported) {
         /* mw_poll_register(3): a kqueue without EVFILT_EXCEPT has no
          * urgent-data filter. */
         skip(3, "MW_PRIORITY is -ENOTSUP on this kqueue (no "

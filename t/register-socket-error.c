@@ -251,7 +251,7 @@ main(void)
     const char *no_net;
     /* libkqueue turns EPOLLERR into EV_EOF with the error in fflags by
      * calling getsockopt(SO_ERROR) itself, which clears the error. */
-    bool error_consumed = util_libkqueue();
+    bool error_consumed = util_caps()->emulated;
 
     tap_watchdog(60);
     s = connect_in_progress_or_skip(&listener_less, &no_net);

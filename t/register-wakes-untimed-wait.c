@@ -86,7 +86,7 @@ main(void)
 
     tap_watchdog(120);
     wrap_init();
-    waited_call = wrap_wait_call_for_backend(backend);
+    waited_call = wrap_wait_call();
     wrap_before_wait_hook = before_kernel_wait;
     wrapped = wrap_forwards(waited_call);
     plan(3);

@@ -15,7 +15,7 @@
  *     waiting thread, or on the producer): the last value is observed
  *     after an event.  Under libkqueue, kqueue+user's wake is a kevent()
  *     call that takes a mutex and can deadlock in a handler, so that part
- *     is skipped there (util_libkqueue()).
+ *     is skipped where util_caps()->wake_async_signal_safe is false.
  *   - The waits cycle through timeouts -1, 0 and 7 ms.
  *
  * A lost wake shows as 10 s without progress (the signals keep the waits
@@ -275,7 +275,7 @@ main(void)
 
     tap_watchdog(util_stress() ? 900 : 120);
     s.rounds = util_count(40000, 2000000, 40);
-    handler_wakes = !(util_libkqueue() && util_waker_is("user"));
+    handler_wakes = util_caps()->wake_async_signal_safe;
     diag("backend %s; %ld handed-over wakes under a signal storm; wakes "
          "from the handler: %s", mw_backend(), s.rounds,
          handler_wakes ? "yes" : "no (kqueue+user under libkqueue)");

@@ -235,10 +235,10 @@ util_hub_fds(const struct util_fds *before, const struct util_fds *after,
             break;
         }
     }
-    if (util_waker_is("eventfd")) {
+    if (util_caps()->waker_eventfd) {
         *rfd = *wfd = efd;
-    } else if (util_waker_is("pipe")
-               || (util_waker_is("user") && !util_libkqueue())) {
+    } else if (util_caps()->waker_pipe
+               || (util_caps()->waker_knote && !util_caps()->emulated)) {
         /* A user knote the kernel refuses falls back to a pipe. */
         *rfd = r >= 0 && w >= 0 ? r : -1;
         *wfd = r >= 0 && w >= 0 ? w : -1;
@@ -270,7 +270,7 @@ void libkqueue_drain_pending_close(void) __attribute__((weak));
 void
 util_settle(void)
 {
-    if (!util_libkqueue())
+    if (!util_caps()->emulated)
         return;
 #if defined(__GNUC__) || defined(__clang__)
     if (libkqueue_drain_pending_close)
@@ -288,7 +288,7 @@ util_fds_settled(const struct util_fds *want, struct util_fds *got,
         util_fds_take(got);
         if (util_fds_equal(want, got, first))
             return true;
-        if (!util_libkqueue() || util_now_ms() > end)
+        if (!util_caps()->emulated || util_now_ms() > end)
             return false;
         util_settle();
         util_sleep_ms(10);
@@ -518,33 +518,6 @@ util_count(long short_n, long long_n, long valgrind_div)
     if (util_under_valgrind() && valgrind_div > 1)
         n /= valgrind_div;
     return n > 0 ? n : 1;
-}
-
-bool
-util_libkqueue(void)
-{
-#ifdef __linux__
-    return util_poller_is("kqueue");
-#else
-    return false;
-#endif
-}
-
-bool
-util_poller_is(const char *name)
-{
-    const char *b = mw_backend();
-    size_t len = strlen(name);
-
-    return strncmp(b, name, len) == 0 && b[len] == '+';
-}
-
-bool
-util_waker_is(const char *name)
-{
-    const char *plus = strchr(mw_backend(), '+');
-
-    return plus != NULL && strcmp(plus + 1, name) == 0;
 }
 
 const char *

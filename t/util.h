@@ -2,8 +2,9 @@
 /*
  * Fixtures shared by the tests: descriptors, threads, clocks, snapshots
  * of the open descriptors, waits, run-length knobs and what the backend
- * is.  Each fact has one predicate here (util_libkqueue(),
- * util_under_valgrind(), ...); t/tap.c and t/util.c make up t/libtap.a.
+ * is.  Each fact has one predicate here (util_under_valgrind(), ...),
+ * what the backend can do one table (t/caps.h); t/tap.c, t/util.c and
+ * t/caps.c make up t/libtap.a.
  * Setup failures that are not what a test checks end in bail_out().
  */
 #ifndef MW_UTIL_H
@@ -16,6 +17,8 @@
 #include <sys/types.h>
 
 #include <miowake.h>
+
+#include "caps.h"
 
 /* Built with MW_TEST_WAIT_TS defined, a test makes every one of its
  * mw_poll_wait() calls through mw_poll_wait_ts() instead, the timeout
@@ -190,18 +193,6 @@ bool util_stress(void);
  * MW_STRESS=1, and either divided by valgrind_div (at least 1) under
  * valgrind (util_under_valgrind()). */
 long util_count(long short_n, long long_n, long valgrind_div);
-
-/* Is the kqueue poller emulated by libkqueue (a kqueue build on Linux)?
- * libkqueue opens descriptors of its own and closes them from a thread
- * of its own some time after the kqueue is closed; its kevent() takes
- * mutexes (so a wake from a signal handler may deadlock on
- * kqueue+user). */
-bool util_libkqueue(void);
-
-/* Is the poller (the part of mw_backend() before '+') / the waker (the
- * part after it) this mechanism? */
-bool util_poller_is(const char *name);
-bool util_waker_is(const char *name);
 
 /* Human-readable MW_EV_* flags, e.g. "READABLE|READ_CLOSED" (static). */
 const char *util_flags_str(uint32_t flags);

@@ -98,7 +98,7 @@ main(void)
 
     tap_watchdog(60);
     wrap_init();
-    hook_call = wrap_wait_call_for_backend(backend);
+    hook_call = wrap_wait_call();
     if (!wrap_forwards(hook_call))
         plan_skip_all("cannot wrap the system call %s waits in (no "
                       "dlsym(RTLD_NEXT) here)", backend);
@@ -173,7 +173,7 @@ main(void)
     /* Which call each wait and each rest went to (mw_poll_wait(3),
      * Timeout as a timespec). */
 #ifdef MW_TEST_WAIT_TS
-    if (!wrap_fine_wait_wrapped(backend))
+    if (!wrap_fine_wait_wrapped())
         skip(1, "%s: no finer call this test can see", backend);
     else if (wrap_fine_wait_refused_by_system > 0)
         skip(1, "the system refused the finer call (%d times): the waits "

@@ -223,7 +223,7 @@ main(void)
     struct fixture f = { 0 };
 
     tap_watchdog(60);
-    f.libkqueue_user = util_libkqueue() && util_waker_is("user");
+    f.libkqueue_user = util_caps()->wake_takes_lock;
     controls(&f);
 
     /* The first wait may set things up; everything after it is counted. */

@@ -215,7 +215,7 @@ main(void)
     tap_watchdog(60);
     wrap_init();
     diag("backend %s", backend);
-    hook_call = wrap_wait_call_for_backend(backend);
+    hook_call = wrap_wait_call();
     if (!wrap_forwards(hook_call)) {
         skip(10, "cannot wrap the system call %s waits in (no "
              "dlsym(RTLD_NEXT) here)", backend);

@@ -334,7 +334,7 @@ refused(const char *backend, int err, const char *name)
     int status;
     pid_t pid;
 
-    if (!wrap_fine_wait_wrapped(backend)) {
+    if (!wrap_fine_wait_wrapped()) {
         skip(1, "%s: no finer call this test can refuse (kqueue, built "
              "without one, or reached by syscall())", backend);
         return;
@@ -452,7 +452,7 @@ main(void)
 
     tap_watchdog(120);
     wrap_init();
-    backend_call = wrap_wait_call_for_backend(backend);
+    backend_call = wrap_wait_call();
     diag("backend %s, time_t of %zu bits", backend, sizeof(time_t) * 8);
 
     /* First, while nothing in this process has waited finer yet. */

@@ -70,10 +70,10 @@ after_kernel_wait(enum wrap_call call, int n)
 /* Run the hook after the call the backend waits in (t/wrap.h); false if
  * that call cannot be wrapped (a static build has no dlsym(RTLD_NEXT)). */
 static bool
-resolve_wrapped(const char *backend)
+resolve_wrapped(void)
 {
     wrap_init();
-    hook_call = wrap_wait_call_for_backend(backend);
+    hook_call = wrap_wait_call();
     wrap_after_wait_hook = after_kernel_wait;
     return wrap_forwards(hook_call);
 }
@@ -219,7 +219,7 @@ main(void)
     bool wrapped;
 
     tap_watchdog(60);
-    wrapped = resolve_wrapped(backend);
+    wrapped = resolve_wrapped();
     diag("backend %s", backend);
 
     if (wrapped) {
@@ -229,10 +229,10 @@ main(void)
         skip(4, "cannot wrap the system call %s waits in (no "
              "dlsym(RTLD_NEXT) here)", backend);
     }
-    if (strcmp(backend, "poll+pipe") == 0) {
+    if (!util_caps()->kernel_keeps_set) {
         skip(4, "poll+pipe: the kernel keeps no set, so a closed "
              "descriptor is not reported after it is deregistered");
-    } else if (util_libkqueue()) {
+    } else if (util_caps()->emulated) {
         /* Its kevent() itself drops the dead files' events and returns
          * 0 for a full batch of them, before the library sees anything:
          * the limit mw_poll_register(3) gives for libkqueue. */

@@ -135,7 +135,7 @@ counted_poll(void)
     util_fds_free(&after);
     counted = hub_wfd >= 0;
 #ifdef HAVE_TRIGGER_HOOK
-    if (!counted && util_waker_is("user") && wrap_forwards(WRAP_KEVENT)) {
+    if (!counted && util_caps()->waker_knote && wrap_forwards(WRAP_KEVENT)) {
         wrap_before_kevent_hook = count_trigger;
         counted = true;
     }

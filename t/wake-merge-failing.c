@@ -428,7 +428,7 @@ main(void)
     mw_poll *p;
 
     is_first_waker = true;
-    fake_kevent_failure = strcmp(mw_backend(), "kqueue+user") == 0;
+    fake_kevent_failure = util_caps()->waker_knote;
     if (!resolve_wrapped())
         plan_skip_all("cannot wrap write() or kevent() (no "
                       "dlsym(RTLD_NEXT) here)");

@@ -66,7 +66,8 @@ poll_with_breakable_signal(void)
     if (wfd >= 0) {
         diag("%s: the wakers' object writes to descriptor %d", mw_backend(),
              wfd);
-    } else if (util_poller_is("kqueue") && wrap_forwards(WRAP_KEVENT)) {
+    } else if (util_caps()->set_call == UTIL_SET_KEVENT
+               && wrap_forwards(WRAP_KEVENT)) {
         diag("%s: the wakers' knote's trigger is made to fail in kevent()",
              mw_backend());
     } else {

@@ -322,7 +322,7 @@ main(void)
 #endif
     /* miowake(3): libkqueue's kevent() takes locks, so an EVFILT_USER
      * wake from a signal handler can deadlock there. */
-    if (util_libkqueue() && util_waker_is("user"))
+    if (!util_caps()->wake_async_signal_safe)
         plan_skip_all("kqueue+user through libkqueue is not "
                       "async-signal-safe (see miowake(3))");
 

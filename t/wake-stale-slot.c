@@ -57,10 +57,10 @@ after_kernel_wait(enum wrap_call call, int n)
 /* Run the hook after the call the backend waits in (t/wrap.h); false if
  * that call cannot be wrapped (a static build has no dlsym(RTLD_NEXT)). */
 static bool
-resolve_wrapped(const char *backend)
+resolve_wrapped(void)
 {
     wrap_init();
-    hook_call = wrap_wait_call_for_backend(backend);
+    hook_call = wrap_wait_call();
     wrap_after_wait_hook = after_kernel_wait;
     return wrap_forwards(hook_call);
 }
@@ -170,7 +170,7 @@ main(void)
     const char *backend = mw_backend();
 
     tap_watchdog(60);
-    if (!resolve_wrapped(backend))
+    if (!resolve_wrapped())
         plan_skip_all("cannot wrap the system call %s waits in "
                       "(no dlsym(RTLD_NEXT) here)", backend);
     plan(9);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "wrap.h"
 
 void (*wrap_before_wait_hook)(enum wrap_call call);
@@ -273,15 +274,17 @@ void (*wrap_after_syscall_hook)(long number, const long *args, long result);
 #endif
 
 bool
-wrap_fine_wait_wrapped(const char *backend)
+wrap_fine_wait_wrapped(void)
 {
-    if (strncmp(backend, "epoll+", 6) == 0) {
+    enum util_wait_call call = util_caps()->wait_call;
+
+    if (call == UTIL_WAIT_EPOLL_WAIT) {
 #if defined(WRAP_HAVE_EPOLL) && defined(HAVE_EPOLL_PWAIT2)
         return real_epoll_pwait2 != NULL;
 #elif defined(WRAP_SYSCALL_PWAIT2)
         return real_syscall != NULL;
 #endif
-    } else if (strncmp(backend, "poll+", 5) == 0) {
+    } else if (call == UTIL_WAIT_POLL) {
 #ifdef HAVE_PPOLL
         return real_ppoll != NULL;
 #endif
@@ -444,12 +447,16 @@ wrap_forwards(enum wrap_call call)
 }
 
 enum wrap_call
-wrap_wait_call_for_backend(const char *backend)
+wrap_wait_call(void)
 {
-    if (strncmp(backend, "epoll+", 6) == 0)
+    switch (util_caps()->wait_call) {
+    case UTIL_WAIT_EPOLL_WAIT:
         return WRAP_EPOLL_WAIT;
-    if (strncmp(backend, "kqueue+", 7) == 0)
+    case UTIL_WAIT_KEVENT:
         return WRAP_KEVENT;
+    case UTIL_WAIT_POLL:
+        break;
+    }
     return WRAP_POLL;
 }
 

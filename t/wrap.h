@@ -38,11 +38,11 @@ void wrap_init(void);
 /* Was the real function of `call` found?  False where the program has no
  * dlsym(RTLD_NEXT) (a static build) or the system has no such call. */
 bool wrap_forwards(enum wrap_call call);
-/* The call the backend named `backend` (mw_backend()) waits in: the one a
+/* The call this build's backend waits in (t/caps.h): the one a
  * hook on the wait must watch -- not one that call makes (libkqueue's
  * kevent() waits in epoll_wait(), and a hook there would run inside the
  * emulation). */
-enum wrap_call wrap_wait_call_for_backend(const char *backend);
+enum wrap_call wrap_wait_call(void);
 /* "poll", "epoll_wait", "kevent", "epoll_ctl", "syscall". */
 const char *wrap_call_name(enum wrap_call call);
 /* dlsym(RTLD_NEXT, name), or NULL where there is none: for the wrappers
@@ -62,13 +62,12 @@ extern void (*wrap_after_wait_hook)(enum wrap_call call, int n);
  * has no epoll_pwait2 (musl), the library makes the system call through
  * syscall(), which is wrapped then.  A build without these calls or a
  * kqueue backend (kevent takes a timespec) has none to wrap:
- * wrap_fine_wait_wrapped() says whether the backend named `backend`
- * (mw_backend()) has. */
+ * wrap_fine_wait_wrapped() says whether this build's backend has. */
 extern int wrap_fine_wait_calls;
 extern int wrap_fine_wait_refuse;
 /* ... and how many of them the system itself refused (ENOSYS, EPERM). */
 extern int wrap_fine_wait_refused_by_system;
-bool wrap_fine_wait_wrapped(const char *backend);
+bool wrap_fine_wait_wrapped(void);
 
 /* syscall(), where the library calls it (read, write and close where
  * syscall() reaches them, lib/fd.c; epoll_pwait2 where the C library has
