@@ -395,7 +395,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
     int room = want;
     bool cancel_off = MW_KQUEUE_EMULATED;
     int cancel = 0;
-    int n, out = 0;
+    int out = 0;
 
     if (MW_KQUEUE_EMULATED) {
         pthread_testcancel();
@@ -416,7 +416,9 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
      * whose kept events the core finds stale would end a run of
      * timeout-0 waits with, say, a waker's event still behind it. */
     for (;;) {
-        n = kevent(p->kqfd, NULL, 0, buf, room, timeout_ns >= 0 ? ts : NULL);
+        int n = kevent(p->kqfd, NULL, 0, buf, room,
+                       timeout_ns >= 0 ? ts : NULL);
+
         if (n < 0) {
             /* Events already taken are consumed in the kernel
              * (EV_CLEAR): return them; an error that lasts comes back
