@@ -61,9 +61,9 @@ CLEANFILES += $(KQOS_TESTS:=$(EXEEXT))
 endif
 
 # The library's sources, as a kqueue build on the system would select
-# them, and the harness.
-KQOS_LIB = lib/internal.h lib/core.h lib/poll.c lib/waker.c lib/fd.c \
-	lib/array.c lib/version.c lib/poller-kqueue.c
+# them (the core of Makefile.am's list, mw_core_sources, and the kqueue
+# poller; each program adds its waker), and the harness.
+KQOS_LIB = $(mw_core_sources) lib/poller-kqueue.c
 KQOS_HARNESS = t/kqueue-os.c t/kqueue-os/fake.c t/kqueue-os/fake.h
 KQOS_USER = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-user.c
 KQOS_PIPE = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-pipe.c
