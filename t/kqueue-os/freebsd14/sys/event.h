@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
+ * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os/kqueue-os.mk),
  * not a system header: it states what FreeBSD 14's <sys/event.h>
  * declares, so that the library's kqueue sources compile here as they
  * would there, and t/kqueue-os/fake.c implements the calls.

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # The kqueue-os simulation, included by the top-level Makefile.am after
-# t/local.mk (whose LOG_DRIVER and t/libtap.a it uses).
+# t/local.mk (whose LOG_DRIVER, AM_CPPFLAGS and t/libtap.a it uses).
 #
 # The kqueue backends run on the BSDs and macOS, where `make check` of
 # this tree seldom runs.  Here, on Linux, each program compiles the
@@ -9,8 +9,8 @@
 # (t/kqueue-os/<profile>/sys/event.h, each citing its source) and a
 # config.h with configure's answers for that system, and links them with
 # a fake kqueue() and kevent() (t/kqueue-os/fake.c) that behave as that
-# system does where systems differ.  t/kqueue-os.c drives the public API
-# and asserts what the library must do there.  One program per profile
+# system does where systems differ.  t/kqueue-os/kqueue-os.c drives the
+# public API and asserts what the library must do there.  One program per profile
 # and waker: the EVFILT_USER waker where the system has EVFILT_USER, the
 # pipe waker everywhere.
 #
@@ -64,7 +64,10 @@ endif
 # them (the core of Makefile.am's list, mw_core_sources, and the kqueue
 # poller; each program adds its waker), and the harness.
 KQOS_LIB = $(mw_core_sources) lib/poller-kqueue.c
-KQOS_HARNESS = t/kqueue-os.c t/kqueue-os/fake.c t/kqueue-os/fake.h
+KQOS_HARNESS = \
+	t/kqueue-os/fake.c \
+	t/kqueue-os/fake.h \
+	t/kqueue-os/kqueue-os.c
 KQOS_USER = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-user.c
 KQOS_PIPE = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-pipe.c
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cases of the kqueue-os simulation (t/kqueue-os.mk).  This program
+ * The cases of the kqueue-os simulation (t/kqueue-os/kqueue-os.mk).  This program
  * is the library's own kqueue sources compiled against one system's stub
  * <sys/event.h> and config.h (t/kqueue-os/<profile>/) and linked with the
  * fake kqueue (t/kqueue-os/fake.c), which behaves as that system does.
@@ -38,7 +38,7 @@ main(void)
 #else /* __linux__ */
 
 #include "util.h"
-#include "kqueue-os/fake.h"
+#include "fake.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
