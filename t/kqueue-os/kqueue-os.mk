@@ -34,20 +34,15 @@
 # compile or pass.  `make check` builds them all, as
 # every other test.
 
-KQOS_TESTS = \
-	t/kqueue-os-freebsd14-user \
-	t/kqueue-os-freebsd14-pipe \
-	t/kqueue-os-macos-user \
-	t/kqueue-os-macos-pipe \
-	t/kqueue-os-netbsd7-pipe \
-	t/kqueue-os-netbsd9-pipe \
-	t/kqueue-os-netbsd10-user \
-	t/kqueue-os-netbsd10-pipe \
-	t/kqueue-os-openbsd77-pipe \
-	t/kqueue-os-openbsd78-user \
-	t/kqueue-os-openbsd78-pipe \
-	t/kqueue-os-dragonfly-user \
-	t/kqueue-os-dragonfly-pipe
+# The programs, t/kqueue-os-PROFILE-WAKER, are in t/kqueue-os/programs.mk,
+# which t/kqueue-os/gen-mk.sh writes from its list of profile-waker
+# pairs (the one place to add a system or a waker): KQOS_TESTS, the
+# profiles' headers, and each program's sources and flags.  autogen.sh
+# runs it; so does make, when the script is newer than its output.
+include $(top_srcdir)/t/kqueue-os/programs.mk
+$(top_srcdir)/t/kqueue-os/programs.mk: $(top_srcdir)/t/kqueue-os/gen-mk.sh
+	$(SHELL) $(top_srcdir)/t/kqueue-os/gen-mk.sh $(top_srcdir)
+EXTRA_DIST += t/kqueue-os/gen-mk.sh
 
 # Built and run where configure found a Linux host and a compiler of
 # GCC's family (-iquote, -Werror=...): elsewhere, on a BSD say, the stubs
@@ -68,109 +63,13 @@ KQOS_HARNESS = \
 	t/kqueue-os/fake.c \
 	t/kqueue-os/fake.h \
 	t/kqueue-os/kqueue-os.c
-KQOS_USER = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-user.c
-KQOS_PIPE = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-pipe.c
+KQOS_SRCS = $(KQOS_HARNESS) $(KQOS_LIB)
 
 KQOS_CFLAGS = $(AM_CFLAGS) -Werror=int-conversion \
 	-Werror=incompatible-pointer-types
 KQOS_LDADD = t/libtap.a $(PTHREAD_LIBS)
 
-# The include path of each profile, before everything else.
-KQOS_freebsd14 = -iquote $(srcdir)/t/kqueue-os/freebsd14 \
-	-I$(srcdir)/t/kqueue-os/freebsd14 $(AM_CPPFLAGS)
-KQOS_macos = -iquote $(srcdir)/t/kqueue-os/macos \
-	-I$(srcdir)/t/kqueue-os/macos $(AM_CPPFLAGS)
-KQOS_netbsd7 = -iquote $(srcdir)/t/kqueue-os/netbsd7 \
-	-I$(srcdir)/t/kqueue-os/netbsd7 $(AM_CPPFLAGS)
-KQOS_netbsd9 = -iquote $(srcdir)/t/kqueue-os/netbsd9 \
-	-I$(srcdir)/t/kqueue-os/netbsd9 $(AM_CPPFLAGS)
-KQOS_netbsd10 = -iquote $(srcdir)/t/kqueue-os/netbsd10 \
-	-I$(srcdir)/t/kqueue-os/netbsd10 $(AM_CPPFLAGS)
-KQOS_openbsd77 = -iquote $(srcdir)/t/kqueue-os/openbsd77 \
-	-I$(srcdir)/t/kqueue-os/openbsd77 $(AM_CPPFLAGS)
-KQOS_openbsd78 = -iquote $(srcdir)/t/kqueue-os/openbsd78 \
-	-I$(srcdir)/t/kqueue-os/openbsd78 $(AM_CPPFLAGS)
-KQOS_dragonfly = -iquote $(srcdir)/t/kqueue-os/dragonfly \
-	-I$(srcdir)/t/kqueue-os/dragonfly $(AM_CPPFLAGS)
-
-# One block per program: sources, the profile's include path with the
-# waker, and the common flags.
-t_kqueue_os_freebsd14_user_SOURCES = $(KQOS_USER)
-t_kqueue_os_freebsd14_user_CPPFLAGS = $(KQOS_freebsd14) -DKQOS_WAKER_USER
-t_kqueue_os_freebsd14_user_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_freebsd14_user_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_freebsd14_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_freebsd14_pipe_CPPFLAGS = $(KQOS_freebsd14) -DKQOS_WAKER_PIPE
-t_kqueue_os_freebsd14_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_freebsd14_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_macos_user_SOURCES = $(KQOS_USER)
-t_kqueue_os_macos_user_CPPFLAGS = $(KQOS_macos) -DKQOS_WAKER_USER
-t_kqueue_os_macos_user_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_macos_user_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_macos_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_macos_pipe_CPPFLAGS = $(KQOS_macos) -DKQOS_WAKER_PIPE
-t_kqueue_os_macos_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_macos_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_netbsd7_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_netbsd7_pipe_CPPFLAGS = $(KQOS_netbsd7) -DKQOS_WAKER_PIPE
-t_kqueue_os_netbsd7_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_netbsd7_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_netbsd9_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_netbsd9_pipe_CPPFLAGS = $(KQOS_netbsd9) -DKQOS_WAKER_PIPE
-t_kqueue_os_netbsd9_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_netbsd9_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_netbsd10_user_SOURCES = $(KQOS_USER)
-t_kqueue_os_netbsd10_user_CPPFLAGS = $(KQOS_netbsd10) -DKQOS_WAKER_USER
-t_kqueue_os_netbsd10_user_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_netbsd10_user_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_netbsd10_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_netbsd10_pipe_CPPFLAGS = $(KQOS_netbsd10) -DKQOS_WAKER_PIPE
-t_kqueue_os_netbsd10_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_netbsd10_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_openbsd77_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_openbsd77_pipe_CPPFLAGS = $(KQOS_openbsd77) -DKQOS_WAKER_PIPE
-t_kqueue_os_openbsd77_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_openbsd77_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_openbsd78_user_SOURCES = $(KQOS_USER)
-t_kqueue_os_openbsd78_user_CPPFLAGS = $(KQOS_openbsd78) -DKQOS_WAKER_USER
-t_kqueue_os_openbsd78_user_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_openbsd78_user_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_openbsd78_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_openbsd78_pipe_CPPFLAGS = $(KQOS_openbsd78) -DKQOS_WAKER_PIPE
-t_kqueue_os_openbsd78_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_openbsd78_pipe_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_dragonfly_user_SOURCES = $(KQOS_USER)
-t_kqueue_os_dragonfly_user_CPPFLAGS = $(KQOS_dragonfly) -DKQOS_WAKER_USER
-t_kqueue_os_dragonfly_user_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_dragonfly_user_LDADD = $(KQOS_LDADD)
-
-t_kqueue_os_dragonfly_pipe_SOURCES = $(KQOS_PIPE)
-t_kqueue_os_dragonfly_pipe_CPPFLAGS = $(KQOS_dragonfly) -DKQOS_WAKER_PIPE
-t_kqueue_os_dragonfly_pipe_CFLAGS = $(KQOS_CFLAGS)
-t_kqueue_os_dragonfly_pipe_LDADD = $(KQOS_LDADD)
-
-# The profiles' headers (the sources above carry the rest into the
-# tarball).
-EXTRA_DIST += t/kqueue-os/config-common.h \
-	t/kqueue-os/freebsd14/config.h t/kqueue-os/freebsd14/sys/event.h \
-	t/kqueue-os/macos/config.h t/kqueue-os/macos/sys/event.h \
-	t/kqueue-os/netbsd7/config.h t/kqueue-os/netbsd7/sys/event.h \
-	t/kqueue-os/netbsd9/config.h t/kqueue-os/netbsd9/sys/event.h \
-	t/kqueue-os/netbsd10/config.h t/kqueue-os/netbsd10/sys/event.h \
-	t/kqueue-os/openbsd77/config.h t/kqueue-os/openbsd77/sys/event.h \
-	t/kqueue-os/openbsd78/config.h t/kqueue-os/openbsd78/sys/event.h \
-	t/kqueue-os/dragonfly/config.h t/kqueue-os/dragonfly/sys/event.h
+EXTRA_DIST += t/kqueue-os/config-common.h $(KQOS_STUBS)
 
 # Each program on its own, whatever the others do: for comparing one
 # library with another (a program that does not compile is a result).
