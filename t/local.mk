@@ -2,6 +2,20 @@
 # The test suite, included by the top-level Makefile.am.
 # Every test speaks TAP through Automake's tap-driver.sh, so `make check`
 # counts individual results, not one per program.
+#
+# t/ holds one kind of thing per folder:
+#
+#   t/*.c, t/*.sh  the tests (this file); t/ts/ in the build tree holds
+#                  the tests' timespec variants, built from the same
+#                  sources
+#   t/lib/         the fixtures the tests share
+#   t/bench/       the benchmarks (bench.mk, `make bench`)
+#   t/fuzz/        the API fuzzer and its corpus (fuzz.mk, `make fuzz`)
+#   t/kqueue-os/   the kqueue simulation (kqueue-os.mk,
+#                  `make check-kqueue-os`)
+#   t/model/       the SPIN models (model.mk, `make check-model`)
+#   t/consumer/    the consumers of the installed library
+#                  (t/installcheck.sh, cmake/local.mk)
 
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) \
 	$(top_srcdir)/build-aux/tap-driver.sh
