@@ -10,9 +10,9 @@
 # config.h with configure's answers for that system, and links them with
 # a fake kqueue() and kevent() (t/kqueue-os/fake.c) that behave as that
 # system does where systems differ.  t/kqueue-os/kqueue-os.c drives the
-# public API and asserts what the library must do there.  One program per profile
-# and waker: the EVFILT_USER waker where the system has EVFILT_USER, the
-# pipe waker everywhere.
+# public API and asserts what the library must do there.  One program per
+# profile and waker: the EVFILT_USER waker where the system has EVFILT_USER,
+# the pipe waker everywhere.
 #
 # How the profile's headers are found: #include "config.h" searches
 # -iquote directories before Automake's -I. (DEFAULT_INCLUDES), so the
