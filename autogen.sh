@@ -3,4 +3,6 @@
 # Release tarballs ship them; they do not need this.
 set -e
 cd "$(dirname "$0")"
+# The kqueue-os simulation's programs: a fragment Makefile.am includes.
+sh t/kqueue-os/gen-mk.sh .
 exec autoreconf -fi

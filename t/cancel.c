@@ -11,7 +11,7 @@
  * Each case runs on a thread of its own with a deferred cancel made
  * pending at a chosen moment (pthread_cancel(pthread_self()) before a
  * call, or from a wrapper of the system call the backend waits in, once
- * the kernel has answered: t/wrap.h), and notes how far it got: a call
+ * the kernel has answered: t/lib/wrap.h), and notes how far it got: a call
  * that acted on the cancel never returns to note it.  Each thread ends
  * with pthread_testcancel(), so a cancel that nothing acted on is acted
  * on there, and the join sees PTHREAD_CANCELED either way.  Then the main

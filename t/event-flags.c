@@ -9,7 +9,7 @@
  * reading and writing in separate events, each with part of the flags.
  * 0 in the table means no event at all.
  *
- * The table is keyed by the call that reports the events (t/caps.h; and,
+ * The table is keyed by the call that reports the events (t/lib/caps.h; and,
  * for kevent, by whether libkqueue emulates it), and is exact: a change
  * of the mapping in lib/poller-*.c fails here, so the pages and this
  * table are to be changed together.

@@ -7,7 +7,7 @@
  *     sets *out to NULL, leaves errno alone, and leaves the table exactly
  *     as it was: a constructor that needs several descriptors (a poller
  *     and a pipe) and got some must give them back; and the memory too
- *     (the count of live allocations, from the hook in t/alloc-hook.c,
+ *     (the count of live allocations, from the hook in t/lib/alloc-hook.c,
  *     is back where it was; under valgrind, which replaces the
  *     allocator, its leak check does this instead);
  *   - mw_waker_new opens no descriptor: it succeeds with no free slot at

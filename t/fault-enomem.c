@@ -17,7 +17,7 @@
  *     the set grows (elsewhere it allocates nothing, which is checked);
  *   - mw_poll_reregister and mw_poll_deregister (which allocate nothing).
  *
- * The interposer is the allocation hook, t/alloc-hook.c.  Each call
+ * The interposer is the allocation hook, t/lib/alloc-hook.c.  Each call
  * must return -ENOMEM (or succeed when the failing allocation was not
  * reached), leave errno alone, set *out to NULL, leak nothing (the
  * count of live allocations and the set of open descriptors are as before)

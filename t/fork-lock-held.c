@@ -79,7 +79,7 @@ maybe_block(enum ctl_call call)
 }
 
 #ifdef WRAP_HAVE_EPOLL
-/* The hook of t/wrap.c's epoll_ctl: block, then let the call through. */
+/* The hook of t/lib/wrap.c's epoll_ctl: block, then let the call through. */
 static int
 before_epoll_ctl(int op, const struct epoll_event *event)
 {
@@ -90,7 +90,7 @@ before_epoll_ctl(int op, const struct epoll_event *event)
 }
 #endif
 
-/* The hook of t/wrap.c's kevent: a change (no events asked for) blocks,
+/* The hook of t/lib/wrap.c's kevent: a change (no events asked for) blocks,
  * then goes through. */
 static int
 before_kevent(const struct kevent *changes, int nchanges, int nevents)

@@ -63,7 +63,7 @@ before_kernel_wait(enum wrap_call call)
     }
 }
 
-/* Count the calls the backend waits in (t/wrap.h); false if that call
+/* Count the calls the backend waits in (t/lib/wrap.h); false if that call
  * cannot be wrapped (a static build has no dlsym(RTLD_NEXT)). */
 static bool
 resolve_wrapped(void)

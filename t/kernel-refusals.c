@@ -11,11 +11,11 @@
  *     kernel object, and succeeds while they all fail.  The
  *     system's limit cannot be reached in a test, so this program
  *     defines those calls and makes them fail on demand, forwarding to
- *     the C library's otherwise (as t/wrap.c does for the waits);
+ *     the C library's otherwise (as t/lib/wrap.c does for the waits);
  *   - "Too many watched descriptors" (epoll): -ENOSPC from
  *     mw_poll_register, and from mw_poll_new (whose wakers' object it
  *     watches), when epoll_ctl refuses the watch,
- *     made to fail through t/wrap.h's hook for the same reason;
+ *     made to fail through t/lib/wrap.h's hook for the same reason;
  *   - "The poll's own descriptor" (epoll): mw_poll_register of what
  *     mw_poll_fd returns for that poll is -EINVAL;
  *   - "Polls watching each other" (epoll): registering two polls in each

@@ -53,7 +53,7 @@ static enum refusing refusing;
 static bool armed;
 static int refused;             /* changes failed while armed */
 
-/* ---- the hooks of t/wrap.c's wrappers ---- */
+/* ---- the hooks of t/lib/wrap.c's wrappers ---- */
 
 #ifdef WRAP_HAVE_EPOLL
 /* libkqueue calls epoll_ctl() too: only an epoll backend's calls fail. */

@@ -4,7 +4,7 @@
  * nothing and takes no lock; mw_poll_wait allocates nothing after the
  * first wait.
  *
- * The allocation hook (t/alloc-hook.c) counts every allocation call of
+ * The allocation hook (t/lib/alloc-hook.c) counts every allocation call of
  * the process, forwarding each to the real allocator, and every
  * pthread_mutex_lock call (forwarded through dlsym(RTLD_NEXT) where that
  * exists, else through a trylock loop).

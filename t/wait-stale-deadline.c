@@ -9,7 +9,7 @@
  *
  * The stale batch is made as in t/wait-zero-stale.c: K readable pipes
  * registered before the waker, so the backend's first answer holds only
- * them, and a wrapper of the system call the backend waits in (t/wrap.h)
+ * them, and a wrapper of the system call the backend waits in (t/lib/wrap.h)
  * deregisters them between the kernel's answer and the library's
  * translation, as another thread could at that instant.
  *

@@ -13,7 +13,7 @@
  *     time_t (t/wait-ts-time64 is this file with a 64-bit time_t where
  *     glibc lets a program choose, reaching it through the header);
  *   - a refused finer call (ENOSYS from an old kernel, EPERM from a
- *     seccomp filter, made here by t/wrap.c's wrapper) falls back, once
+ *     seccomp filter, made here by t/lib/wrap.c's wrapper) falls back, once
  *     for the process, to whole milliseconds rounded up;
  *   - a signal handler ends the wait with -EINTR, and a cancel acted on
  *     inside it leaves the poll usable.

@@ -67,7 +67,7 @@ after_kernel_wait(enum wrap_call call, int n)
     }
 }
 
-/* Run the hook after the call the backend waits in (t/wrap.h); false if
+/* Run the hook after the call the backend waits in (t/lib/wrap.h); false if
  * that call cannot be wrapped (a static build has no dlsym(RTLD_NEXT)). */
 static bool
 resolve_wrapped(void)

@@ -23,7 +23,7 @@
  * to the object's descriptor (the eventfd, or the pipe's write end,
  * found among those mw_poll_new opened), and syscall(SYS_write, ...)
  * where the library writes through it (lib/fd.c); on kqueue+user, a
- * kevent() change that triggers an EVFILT_USER knote (t/wrap.h's hook).
+ * kevent() change that triggers an EVFILT_USER knote (t/lib/wrap.h's hook).
  */
 #include "config.h"
 
@@ -78,7 +78,7 @@ write(int fd, const void *buf, size_t len)
 }
 
 /* The library writes through syscall(SYS_write, ...) where it can
- * (lib/fd.c): t/wrap.c's syscall() runs this after each call. */
+ * (lib/fd.c): t/lib/wrap.c's syscall() runs this after each call. */
 static void
 count_syscall_write(long number, const long *args, long result)
 {

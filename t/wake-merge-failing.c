@@ -132,7 +132,7 @@ write(int fd, const void *buf, size_t len)
 }
 
 /* The library writes through syscall(SYS_write, ...) where it can, which
- * is no cancellation point (lib/fd.c): the same, after t/wrap.c's
+ * is no cancellation point (lib/fd.c): the same, after t/lib/wrap.c's
  * syscall() has made the call. */
 static void
 after_syscall(long number, const long *args, long result)
@@ -146,7 +146,7 @@ after_syscall(long number, const long *args, long result)
 #endif
 }
 
-/* The hook of t/wrap.c's kevent: the trigger of the wakers' EVFILT_USER
+/* The hook of t/lib/wrap.c's kevent: the trigger of the wakers' EVFILT_USER
  * knote (one change, no results) fails while the signal is broken, the
  * armed one after running the other thread's wake. */
 static int

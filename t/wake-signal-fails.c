@@ -14,7 +14,7 @@
  * end, among those mw_poll_new opened) is swapped for a read-only
  * /dev/null with dup2(), so that its write fails with EBADF, then
  * swapped back.  An EVFILT_USER knote has no descriptor: there the
- * wrapper of kevent() (t/wrap.h) makes the trigger fail with EBADF.
+ * wrapper of kevent() (t/lib/wrap.h) makes the trigger fail with EBADF.
  */
 #include "config.h"
 

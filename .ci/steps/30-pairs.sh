@@ -19,7 +19,7 @@ echo "nesting examples: $(grep -c '^ok' "$work/epoll-eventfd/t/nest.log") ran"
 build epoll-pipe --with-poller=epoll --with-waker=pipe
 build poll-pipe --with-poller=poll --with-waker=pipe
 # The whole suite once more with every mw_poll_wait of the tests made
-# through mw_poll_wait_ts (t/util.h), in a build that waits in whole
+# through mw_poll_wait_ts (t/lib/util.h), in a build that waits in whole
 # milliseconds as a system without epoll_pwait2 or ppoll does.
 build wait-ts-ms --with-poller=epoll --with-waker=eventfd \
     --disable-fine-timeouts CPPFLAGS=-DMW_TEST_WAIT_TS

@@ -6,10 +6,10 @@
 [ -n "${ci_driver:-}" ] || . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # ---- the SPIN models of the waker protocol ------------------------------------
-# make check-model (t/model.mk, doc/MODEL.md): every correct configuration
-# must verify with no error and a complete search, every known-broken
-# variant must end in a trail.  spin was installed above, so a skip here is
-# a failure too.
+# make check-model (t/model/model.mk, doc/MODEL.md): every correct
+# configuration must verify with no error and a complete search, every
+# known-broken variant must end in a trail.  spin was installed above, so a
+# skip here is a failure too.
 section "check-model (SPIN)"
 if ! (cd "$work/epoll-eventfd" && make check-model >"$work/model.log" 2>&1) \
         || grep -q '^check-model: SKIP' "$work/model.log"; then

@@ -6,7 +6,7 @@
 [ -n "${ci_driver:-}" ] || . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # ---- fuzzing: a short run of the API fuzzer per poller ------------------------
-# t/fuzz-api.c under libFuzzer (clang -fsanitize=fuzzer,address,undefined,
+# t/fuzz/fuzz-api.c under libFuzzer (clang -fsanitize=fuzzer,address,undefined,
 # the library's sources compiled in), started from t/fuzz/corpus/, which
 # `make check` has already replayed.  A disagreement with the model, or a
 # sanitizer report, fails CI with the fuzzer's log.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Included by every t/kqueue-os/<profile>/config.h right after the
- * build's own config.h (t/kqueue-os.mk says how that one is found): the
- * profile numbers, and the undoing of what that config.h said about this
+ * build's own config.h (t/kqueue-os/kqueue-os.mk says how that one is found):
+ * the profile numbers, and the undoing of what that config.h said about this
  * Linux machine's kqueue, which the simulated system does not share.
  * The profile's config.h then states its own answers.
  */
@@ -33,7 +33,8 @@
 #undef MW_HAVE_SYSCALL_RW
 
 /* The pair mw_backend() names depends on the waker the program links,
- * which t/kqueue-os.mk passes as -DKQOS_WAKER_USER or -DKQOS_WAKER_PIPE. */
+ * which t/kqueue-os/kqueue-os.mk passes as -DKQOS_WAKER_USER or
+ * -DKQOS_WAKER_PIPE. */
 #undef MW_BACKEND_NAME
 #if defined(KQOS_WAKER_USER)
 # define MW_BACKEND_NAME "kqueue+user"

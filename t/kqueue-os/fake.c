@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fake kqueue of the kqueue-os simulation (t/kqueue-os.mk):
+ * The fake kqueue of the kqueue-os simulation (t/kqueue-os/kqueue-os.mk):
  * kqueue(), kevent() and, where the system played has them, kqueue1()
  * and kqueuex(), over the real Linux descriptors a test registers.  It
  * is compiled into each program against that program's stub
@@ -61,7 +61,7 @@
 #include <errno.h>
 
 #if !defined(__linux__)
-/* The simulation runs on Linux only (t/kqueue-os.c skips elsewhere),
+/* The simulation runs on Linux only (t/kqueue-os/kqueue-os.c skips elsewhere),
  * but the programs are built by every `make check`: these let them link
  * where the C library lacks one of the calls the profile's library
  * sources make (kqueuex() on macOS, say).  Nothing calls them. */

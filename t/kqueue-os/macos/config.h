@@ -3,7 +3,8 @@
  * The kqueue-os simulation's config.h for macOS: the build's own
  * config.h, then what configure would answer there (from the facts of
  * its <sys/event.h>, stated by the stub sys/event.h beside this file).
- * #include "config.h" finds it first through -iquote (t/kqueue-os.mk).
+ * #include "config.h" finds it first through -iquote
+ * (t/kqueue-os/kqueue-os.mk).
  */
 #ifndef KQOS_PROFILE_CONFIG_H
 #define KQOS_PROFILE_CONFIG_H

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what DragonFly BSD's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what DragonFly
+ * BSD's <sys/event.h> declares, so that the library's kqueue sources compile
+ * here as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: DragonFly sys/sys/event.h of the 5.x/6.x series (as in the
  * tuxillo/DragonFlyBSD mirror): EVFILT_EXCEPT -8 with NOTE_OOB 0x0002,

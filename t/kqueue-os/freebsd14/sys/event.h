@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what FreeBSD 14's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what FreeBSD
+ * 14's <sys/event.h> declares, so that the library's kqueue sources compile
+ * here as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: FreeBSD sys/sys/event.h (freebsd-src: the struct with ext[4]
  * and the int64_t data since FreeBSD 12), kqueue(2) for kqueuex() and

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what macOS's <sys/event.h> declares,
- * so that the library's kqueue sources compile here as they would
- * there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what macOS's
+ * <sys/event.h> declares, so that the library's kqueue sources compile here
+ * as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: xnu-10002.1.13 (macOS 14) bsd/sys/event.h, as published in
  * apple-oss-distributions/xnu (xnu-11417, macOS 15.4, differs only in

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what NetBSD 10's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what NetBSD 10's
+ * <sys/event.h> declares, so that the library's kqueue sources compile here
+ * as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: NetBSD sys/sys/event.h revision 1.54 (July 2022, before the
  * netbsd-10 branch): EVFILT_USER (8U) and EVFILT_EMPTY (9U), NOTE_TRIGGER,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what NetBSD 7's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what NetBSD 7's
+ * <sys/event.h> declares, so that the library's kqueue sources compile here
+ * as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: NetBSD sys/sys/event.h of the NetBSD 7 era (revisions 1.23 of
  * 2011 to 1.24 of January 2015, as in the NuxiNL/netbsd and

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what NetBSD 9's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what NetBSD 9's
+ * <sys/event.h> declares, so that the library's kqueue sources compile here
+ * as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Sources: NetBSD sys/sys/event.h as in NetBSD 7 (see that stub) for
  * the numbers and the uint32_t members; udata is still an intptr_t in

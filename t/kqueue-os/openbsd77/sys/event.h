@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what OpenBSD 7.7's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what OpenBSD
+ * 7.7's <sys/event.h> declares, so that the library's kqueue sources compile
+ * here as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: OpenBSD sys/sys/event.h revision 1.74 (May 2025), less what
  * that revision added after the 7.7 release (April 2025): EVFILT_USER,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A stub <sys/event.h> for the kqueue-os simulation (t/kqueue-os.mk),
- * not a system header: it states what OpenBSD 7.8's <sys/event.h>
- * declares, so that the library's kqueue sources compile here as they
- * would there, and t/kqueue-os/fake.c implements the calls.
+ * A stub <sys/event.h> for the kqueue-os simulation
+ * (t/kqueue-os/kqueue-os.mk), not a system header: it states what OpenBSD
+ * 7.8's <sys/event.h> declares, so that the library's kqueue sources compile
+ * here as they would there, and t/kqueue-os/fake.c implements the calls.
  *
  * Source: OpenBSD sys/sys/event.h revision 1.74 (May 2025, after the
  * 7.7 release: OpenBSD 7.8), which added EVFILT_USER (-10) and its

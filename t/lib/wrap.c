@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The wrappers of t/wrap.h.  Each forwards to the next definition of its
+ * The wrappers of t/lib/wrap.h.  Each forwards to the next definition of its
  * function (the C library's, or a sanitizer's in between) and runs the
  * hooks a test set; errno is kept across a hook, so the caller sees the
  * real call's.

@@ -2,7 +2,7 @@
 /*
  * Replays the fuzzer's corpus in `make check`: every file of
  * t/fuzz/corpus/ (or of the directories given as arguments) is fed to
- * LLVMFuzzerTestOneInput of t/fuzz-api.c, built with the normal compiler
+ * LLVMFuzzerTestOneInput of t/fuzz/fuzz-api.c, built with the normal compiler
  * against the built library, one TAP result per file.  Each input runs in
  * a child process, because the fuzzer's model aborts on the first
  * disagreement; its message is in the log, above the result.

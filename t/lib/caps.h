@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the backend pair of this build can do, as the tests ask it: one
- * table, filled from mw_backend() in t/caps.c and nowhere else, so that
+ * table, filled from mw_backend() in t/lib/caps.c and nowhere else, so that
  * a test asks "does the wake take a lock" rather than "is this
  * kqueue+user" and a new backend is described in one place.  Part of
  * t/libtap.a; the benchmarks and the fuzzer, which do not link it, build
- * t/caps.c themselves.
+ * t/lib/caps.c themselves.
  */
 #ifndef MW_CAPS_H
 #define MW_CAPS_H

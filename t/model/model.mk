@@ -16,7 +16,10 @@
 # printed per configuration; the target fails if any expectation is not
 # met, and skips (status 0) when spin or MODEL_CC is missing.
 
-MODEL_PML = t/model/waker.pml t/model/lifetime.pml t/model/ready.pml
+MODEL_PML = \
+	t/model/lifetime.pml \
+	t/model/ready.pml \
+	t/model/waker.pml
 EXTRA_DIST += $(MODEL_PML) doc/MODEL.md
 
 MODEL_SPIN = spin
@@ -28,55 +31,56 @@ MODEL_ONLY = *
 MODEL_PAN_CFLAGS = -O2 -w -DSAFETY -DCOLLAPSE -DMEMLIM=2048
 MODEL_PAN_FLAGS = -m400000
 
-# name, expectation, model, spin -D flags; one per line, `;` separated.
+# name, expectation, model, spin -D flags; one per line, `;` separated,
+# sorted by name (the order they run and are printed in).
 MODEL_CONFIGS = \
-	sc-eventfd pass waker -DMODEL_SC; \
-	sc-pipe pass waker -DKOBJ_PIPE; \
-	sc-pipe-level pass waker -DKOBJ_PIPE -DLEVEL; \
-	sc-pipe-fails pass waker -DKOBJ_PIPE -DSIGNAL_FAILS; \
-	sc-eventfd-3x2 pass waker -DNPROD=3; \
-	sc-eventfd-no-fences pass waker -DNO_FENCES; \
-	sc-eventfd-clear-first pass waker -DCLEAR_BEFORE_CONSUME; \
-	tso-eventfd pass waker -DMODEL_TSO; \
-	tso-pipe pass waker -DMODEL_TSO -DKOBJ_PIPE; \
-	tso-pipe-fails pass waker -DMODEL_TSO -DKOBJ_PIPE -DSIGNAL_FAILS; \
-	tso-eventfd-3x2 pass waker -DMODEL_TSO -DNPROD=3; \
-	pso-eventfd-fails pass waker -DMODEL_PSO -DSIGNAL_FAILS; \
-	pso-pipe pass waker -DMODEL_PSO -DKOBJ_PIPE; \
-	weak-eventfd pass waker -DMODEL_WEAK; \
-	weak-pipe-fails pass waker -DMODEL_WEAK -DKOBJ_PIPE -DSIGNAL_FAILS; \
-	weak-pipe-fails-3x1 pass waker -DMODEL_WEAK -DKOBJ_PIPE -DSIGNAL_FAILS -DNPROD=3 -DWAKES=1; \
-	sc-pipe-clear-first fail waker -DKOBJ_PIPE -DCLEAR_BEFORE_CONSUME; \
-	sc-pipe-level-clear-first fail waker -DKOBJ_PIPE -DLEVEL -DCLEAR_BEFORE_CONSUME; \
-	tso-eventfd-no-fences fail waker -DMODEL_TSO -DNO_FENCES; \
-	pso-pipe-no-fences fail waker -DMODEL_PSO -DKOBJ_PIPE -DNO_FENCES; \
-	tso-eventfd-no-producer-fence fail waker -DMODEL_TSO -DNO_PRODUCER_FENCE; \
-	pso-eventfd-no-producer-fence fail waker -DMODEL_PSO -DNO_PRODUCER_FENCE; \
-	weak-pipe-no-producer-fence fail waker -DMODEL_WEAK -DKOBJ_PIPE -DNO_PRODUCER_FENCE; \
-	tso-eventfd-no-consumer-fence fail waker -DMODEL_TSO -DNO_CONSUMER_FENCE; \
 	lifetime pass lifetime; \
 	lifetime-gen-mod-2 pass lifetime -DGEN_MOD=2; \
 	lifetime-no-gen-check fail lifetime -DNO_GEN_CHECK; \
+	pso-eventfd-fails pass waker -DMODEL_PSO -DSIGNAL_FAILS; \
+	pso-eventfd-no-producer-fence fail waker -DMODEL_PSO -DNO_PRODUCER_FENCE; \
+	pso-pipe pass waker -DMODEL_PSO -DKOBJ_PIPE; \
+	pso-pipe-no-fences fail waker -DMODEL_PSO -DKOBJ_PIPE -DNO_FENCES; \
 	ready-sc pass ready -DMODEL_SC; \
 	ready-sc-cap1 pass ready -DCAP=1; \
-	ready-sc-pipe pass ready -DKOBJ_PIPE; \
-	ready-sc-pipe-level pass ready -DKOBJ_PIPE -DLEVEL; \
+	ready-sc-clear-before-take fail ready -DCLEAR_BEFORE_TAKE; \
 	ready-sc-eventfd-take-first pass ready -DTAKE_BEFORE_CONSUME; \
-	ready-sc-no-clear-fence pass ready -DNO_CLEAR_FENCE; \
-	ready-tso pass ready -DMODEL_TSO; \
-	ready-tso-cap1 pass ready -DMODEL_TSO -DCAP=1; \
-	ready-tso-locked pass ready -DMODEL_TSO -DLOCKED_RMW; \
-	ready-tso-locked-no-clear-fence pass ready -DMODEL_TSO -DLOCKED_RMW -DNO_CLEAR_FENCE; \
+	ready-sc-fails fail ready -DSIGNAL_FAILS; \
 	ready-sc-fails-owed-check pass ready -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
 	ready-sc-fails-owed-check-handler pass ready -DSIGNAL_FAILS -DOWED_CHECK -DMAXFAIL=1; \
+	ready-sc-no-clear-fence pass ready -DNO_CLEAR_FENCE; \
+	ready-sc-pipe pass ready -DKOBJ_PIPE; \
 	ready-sc-pipe-fails-owed-check pass ready -DKOBJ_PIPE -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
-	ready-tso-fails-owed-check pass ready -DMODEL_TSO -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
-	ready-sc-fails fail ready -DSIGNAL_FAILS; \
+	ready-sc-pipe-level pass ready -DKOBJ_PIPE -DLEVEL; \
 	ready-sc-pipe-take-first fail ready -DKOBJ_PIPE -DTAKE_BEFORE_CONSUME; \
+	ready-sc-reclaim-listed fail ready -DRECLAIM_LISTED; \
 	ready-sc-signal-every-push fail ready -DSIGNAL_EVERY_PUSH; \
-	ready-sc-clear-before-take fail ready -DCLEAR_BEFORE_TAKE; \
+	ready-tso pass ready -DMODEL_TSO; \
+	ready-tso-cap1 pass ready -DMODEL_TSO -DCAP=1; \
+	ready-tso-fails-owed-check pass ready -DMODEL_TSO -DSIGNAL_FAILS -DOWED_CHECK -DNO_HANDLER; \
+	ready-tso-locked pass ready -DMODEL_TSO -DLOCKED_RMW; \
+	ready-tso-locked-no-clear-fence pass ready -DMODEL_TSO -DLOCKED_RMW -DNO_CLEAR_FENCE; \
 	ready-tso-no-clear-fence fail ready -DMODEL_TSO -DNO_CLEAR_FENCE; \
-	ready-sc-reclaim-listed fail ready -DRECLAIM_LISTED
+	sc-eventfd pass waker -DMODEL_SC; \
+	sc-eventfd-3x2 pass waker -DNPROD=3; \
+	sc-eventfd-clear-first pass waker -DCLEAR_BEFORE_CONSUME; \
+	sc-eventfd-no-fences pass waker -DNO_FENCES; \
+	sc-pipe pass waker -DKOBJ_PIPE; \
+	sc-pipe-clear-first fail waker -DKOBJ_PIPE -DCLEAR_BEFORE_CONSUME; \
+	sc-pipe-fails pass waker -DKOBJ_PIPE -DSIGNAL_FAILS; \
+	sc-pipe-level pass waker -DKOBJ_PIPE -DLEVEL; \
+	sc-pipe-level-clear-first fail waker -DKOBJ_PIPE -DLEVEL -DCLEAR_BEFORE_CONSUME; \
+	tso-eventfd pass waker -DMODEL_TSO; \
+	tso-eventfd-3x2 pass waker -DMODEL_TSO -DNPROD=3; \
+	tso-eventfd-no-consumer-fence fail waker -DMODEL_TSO -DNO_CONSUMER_FENCE; \
+	tso-eventfd-no-fences fail waker -DMODEL_TSO -DNO_FENCES; \
+	tso-eventfd-no-producer-fence fail waker -DMODEL_TSO -DNO_PRODUCER_FENCE; \
+	tso-pipe pass waker -DMODEL_TSO -DKOBJ_PIPE; \
+	tso-pipe-fails pass waker -DMODEL_TSO -DKOBJ_PIPE -DSIGNAL_FAILS; \
+	weak-eventfd pass waker -DMODEL_WEAK; \
+	weak-pipe-fails pass waker -DMODEL_WEAK -DKOBJ_PIPE -DSIGNAL_FAILS; \
+	weak-pipe-fails-3x1 pass waker -DMODEL_WEAK -DKOBJ_PIPE -DSIGNAL_FAILS -DNPROD=3 -DWAKES=1; \
+	weak-pipe-no-producer-fence fail waker -DMODEL_WEAK -DKOBJ_PIPE -DNO_PRODUCER_FENCE
 
 check-model:
 	@command -v $(MODEL_SPIN) >/dev/null 2>&1 || { \

@@ -2,7 +2,7 @@
 /*
  * The allocation hook, linked into the tests that count or fail
  * allocations (t/fault-enomem.c, t/fault-emfile.c, t/wait-no-alloc.c):
- * t/alloc-hook.c is one of their sources, not part of t/libtap.a.
+ * t/lib/alloc-hook.c is one of their sources, not part of t/libtap.a.
  *
  * It replaces malloc, calloc, realloc, free, posix_memalign,
  * aligned_alloc and memalign for the whole process.  Each call is counted

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Wrappers of the backends' system calls, for the tests that must act at
- * an exact point inside a library call: t/wrap.c defines poll, ppoll
+ * an exact point inside a library call: t/lib/wrap.c defines poll, ppoll
  * (where the C library has it), epoll_wait, epoll_pwait2 and epoll_ctl
  * (where <sys/epoll.h> has them) and kevent, forwards
  * each to the real one found with dlsym(RTLD_NEXT), and runs the hooks
  * below around it.  A test sets the hooks it needs; with none set, a
  * wrapper only forwards.
  *
- * t/wrap.c is not in t/libtap.a: its definitions replace the system's for
+ * t/lib/wrap.c is not in t/libtap.a: its definitions replace the system's for
  * the whole program, so only the tests that list it in their sources
  * (t/local.mk) get them.  Calls only one test wraps stay in that test.
  */
@@ -38,7 +38,7 @@ void wrap_init(void);
 /* Was the real function of `call` found?  False where the program has no
  * dlsym(RTLD_NEXT) (a static build) or the system has no such call. */
 bool wrap_forwards(enum wrap_call call);
-/* The call this build's backend waits in (t/caps.h): the one a
+/* The call this build's backend waits in (t/lib/caps.h): the one a
  * hook on the wait must watch -- not one that call makes (libkqueue's
  * kevent() waits in epoll_wait(), and a hook there would run inside the
  * emulation). */

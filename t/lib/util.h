@@ -3,8 +3,8 @@
  * Fixtures shared by the tests: descriptors, threads, clocks, snapshots
  * of the open descriptors, waits, run-length knobs and what the backend
  * is.  Each fact has one predicate here (util_under_valgrind(), ...),
- * what the backend can do one table (t/caps.h); t/tap.c, t/util.c and
- * t/caps.c make up t/libtap.a.
+ * what the backend can do one table (t/lib/caps.h); t/lib/tap.c, t/lib/util.c
+ * and t/lib/caps.c make up t/libtap.a.
  * Setup failures that are not what a test checks end in bail_out().
  */
 #ifndef MW_UTIL_H

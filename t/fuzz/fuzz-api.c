@@ -5,7 +5,7 @@
  * closed, dup2'd over and reused between the caller's descriptors and the
  * wakers' own, registrations left stale, and timeout-0 waits.  `make
  * fuzz` builds it with clang and the library's sources compiled in
- * (t/fuzz.mk); t/fuzz-replay feeds it every file of t/fuzz/corpus/ in
+ * (t/fuzz/fuzz.mk); t/fuzz-replay feeds it every file of t/fuzz/corpus/ in
  * `make check`.  t/fuzz/README says how to read and add inputs.
  *
  * An input is a sequence of operations, one thread, each an opcode byte

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# The API fuzzer (t/fuzz-api.c), included by the top-level Makefile.am.
+# The API fuzzer (t/fuzz/fuzz-api.c), included by the top-level
+# Makefile.am.
 #
 #   make check                         replays t/fuzz/corpus/ (t/fuzz-replay)
 #   make fuzz                          fuzzes for FUZZ_SECONDS (default 60)
@@ -17,10 +18,17 @@
 
 # ---- replay, part of make check ---------------------------------------
 
+# The program keeps its name, t/fuzz-replay, the test's name since it
+# was at the top of t/.  The seeds and the README are named one by one:
+# all of t/fuzz/ would take an in-tree build's objects into the tarball.
 check_PROGRAMS += t/fuzz-replay
-t_fuzz_replay_SOURCES = t/fuzz-replay.c t/fuzz-api.c
+t_fuzz_replay_SOURCES = \
+	t/fuzz/fuzz-api.c \
+	t/fuzz/fuzz-replay.c
 TESTS += t/fuzz-replay
-EXTRA_DIST += t/fuzz
+EXTRA_DIST += \
+	t/fuzz/README \
+	t/fuzz/corpus
 
 # ---- make fuzz ----------------------------------------------------------
 
@@ -29,17 +37,21 @@ FUZZ_FLAGS =
 FUZZ_CFLAGS = -g -O1 -Wall -Wextra -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/include \
-	-I$(top_srcdir)/include -I$(top_srcdir)/lib $(KQUEUE_CFLAGS)
+	-I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_srcdir)/t/lib \
+	$(KQUEUE_CFLAGS)
 FUZZ_PROG = t/fuzz-api-fuzzer$(EXEEXT)
 CLEANFILES += $(FUZZ_PROG) t/fuzz.log
 
 # The library's C sources as lib_libmiowake_la_SOURCES selected them
 # through the POLLER_* and WAKER_* conditionals; the rpath lets the
 # fuzzer find an uninstalled libkqueue without LD_LIBRARY_PATH.
-$(FUZZ_PROG): $(lib_libmiowake_la_SOURCES) t/fuzz-api.c t/caps.c config.h \
+FUZZ_SRCS = \
+	t/fuzz/fuzz-api.c \
+	t/lib/caps.c
+$(FUZZ_PROG): $(lib_libmiowake_la_SOURCES) $(FUZZ_SRCS) config.h \
 		include/miowake.h
 	@test -n "$(MW_FUZZ_CC)" || { echo "$(MW_FUZZ_WHY)" >&2; exit 1; }
-	@srcs=; for f in $(lib_libmiowake_la_SOURCES) t/fuzz-api.c t/caps.c; do \
+	@srcs=; for f in $(lib_libmiowake_la_SOURCES) $(FUZZ_SRCS); do \
 	  case $$f in *.c) srcs="$$srcs $(srcdir)/$$f";; esac; \
 	done; \
 	rpath=; for w in $(KQUEUE_LIBS); do \

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cases of the kqueue-os simulation (t/kqueue-os.mk).  This program
- * is the library's own kqueue sources compiled against one system's stub
- * <sys/event.h> and config.h (t/kqueue-os/<profile>/) and linked with the
+ * The cases of the kqueue-os simulation (t/kqueue-os/kqueue-os.mk).  This
+ * program is the library's own kqueue sources compiled against one system's
+ * stub <sys/event.h> and config.h (t/kqueue-os/<profile>/) and linked with the
  * fake kqueue (t/kqueue-os/fake.c), which behaves as that system does.
  * The cases drive the public API and assert what the library must do on
  * that system; they look into the fake only to see which knotes exist
@@ -38,7 +38,7 @@ main(void)
 #else /* __linux__ */
 
 #include "util.h"
-#include "kqueue-os/fake.h"
+#include "fake.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

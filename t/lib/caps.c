@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The table of t/caps.h: the one place the tests read the backend's
+/* The table of t/lib/caps.h: the one place the tests read the backend's
  * name. */
 #include <stddef.h>
 #include <string.h>
