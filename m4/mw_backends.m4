@@ -8,7 +8,9 @@ dnl objects the library is built from, and MW_BACKEND_NAME (mw_backend(),
 dnl the summary, miowake.pc).
 dnl
 dnl A row: [[NAME], [KIND], [HAVE], [POLLERS], [MISSING], [WHY]]
-dnl   NAME     the value of --with-KIND=, and the name in mw_backend().
+dnl   NAME     the value of --with-KIND=, and the name in mw_backend():
+dnl            a lowercase word, as it also names a shell case pattern,
+dnl            the conditional KIND_NAME and a file.
 dnl            Its source is lib/KIND-NAME.c, which Makefile.am lists
 dnl            in EXTRA_lib_libmiowake_la_SOURCES.
 dnl   KIND     poller or waker.
