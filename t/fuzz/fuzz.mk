@@ -42,16 +42,17 @@ FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/include \
 FUZZ_PROG = t/fuzz-api-fuzzer$(EXEEXT)
 CLEANFILES += $(FUZZ_PROG) t/fuzz.log
 
-# The library's C sources as lib_libmiowake_la_SOURCES selected them
-# through the POLLER_* and WAKER_* conditionals; the rpath lets the
+# The library's C sources: its core and the poller and waker configure
+# chose (mw_backend_sources, Makefile.am); the rpath lets the
 # fuzzer find an uninstalled libkqueue without LD_LIBRARY_PATH.
 FUZZ_SRCS = \
 	t/fuzz/fuzz-api.c \
 	t/lib/caps.c
-$(FUZZ_PROG): $(lib_libmiowake_la_SOURCES) $(FUZZ_SRCS) config.h \
-		include/miowake.h
+$(FUZZ_PROG): $(lib_libmiowake_la_SOURCES) $(mw_backend_sources) \
+		$(FUZZ_SRCS) config.h include/miowake.h
 	@test -n "$(MW_FUZZ_CC)" || { echo "$(MW_FUZZ_WHY)" >&2; exit 1; }
-	@srcs=; for f in $(lib_libmiowake_la_SOURCES) $(FUZZ_SRCS); do \
+	@srcs=; \
+	for f in $(lib_libmiowake_la_SOURCES) $(mw_backend_sources) $(FUZZ_SRCS); do \
 	  case $$f in *.c) srcs="$$srcs $(srcdir)/$$f";; esac; \
 	done; \
 	rpath=; for w in $(KQUEUE_LIBS); do \
