@@ -27,7 +27,7 @@
  * calls update: a close() it does not see makes it report a race with
  * the next user of the number.  Its builds take the C library's calls,
  * with cancellation off, as the pending flag takes another path there
- * (internal.h). */
+ * (core.h). */
 #if defined(MW_HAVE_SYSCALL_RW) && !defined(MW__TSAN)
 # define SYSCALL_RW 1
 # include <sys/syscall.h>

@@ -6,8 +6,8 @@
  * Calls cross the seam one way, from the core to the mechanisms; both
  * sides may call the shared helpers (fd.c, array.c), and a waker-*.c
  * calls the poller's functions to register its object, never the other
- * way round.  The core's own structs are in core.h, which only poll.c
- * and waker.c include.
+ * way round.  The core's own structs, and the pending flag's primitives,
+ * are in core.h, which only poll.c and waker.c include.
  *
  * Valid pairs: epoll+eventfd, epoll+pipe, kqueue+user, kqueue+pipe,
  * poll+pipe.  The pipe waker works with any poller because it only
@@ -56,27 +56,8 @@
 #define MW__BUILDING_LIBRARY 1
 #include <miowake.h>
 
-/* ---- code generation helpers ----
- * MW__NOINLINE, the locked-add fence below and MW_NOPLT in <miowake.h>
- * were each measured on the pending path of mw_waker_wake() (figures and
- * method in doc/PERFORMANCE.md).  Do not copy them to other code, or
- * change them, without the same measurement: they pay off only there. */
-
-#if defined(__GNUC__) || defined(__clang__)
-# define MW__NOINLINE __attribute__((noinline))
-#else
-# define MW__NOINLINE
-#endif
-
-/* The full barrier of the pending-flag protocol (waker.c): a seq_cst
- * fence.  On x86-64 it is written as the locked add of zero below the
- * stack pointer that gcc emits for atomic_thread_fence(seq_cst) and that
- * Linux's smp_mb() is; clang (14 at least) emits mfence instead, which
- * costs about six times as much on AMD EPYC (measured: doc/PERFORMANCE.md,
- * not to be copied without measuring the same way).  Both
- * order all ordinary memory accesses; adding zero leaves the red zone's
- * bytes as they were.  ThreadSanitizer understands only the C11 fence,
- * so a TSan build keeps it. */
+/* A ThreadSanitizer build: the pending flag takes another path there
+ * (core.h), and so do fd.c's read(), write() and close(). */
 #if defined(__SANITIZE_THREAD__)
 # define MW__TSAN 1
 #elif defined(__has_feature)
@@ -84,62 +65,6 @@
 #  define MW__TSAN 1
 # endif
 #endif
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
-    && !defined(MW__TSAN)
-# define mw__fence_seq_cst() \
-    __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc")
-#else
-# define mw__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
-#endif
-
-/* The two ends of the pending flag (waker.c says why no wake is lost).
- * mw__pending_seen() is a producer's (2) and (3): true if the waker's
- * event is pending (the state is 1, LISTED in core.h), so that the wake
- * merges into it.  mw__pending_clear() is the consumer's clear and fence:
- * it sets the state to 0 unless it is 2 (FREED in core.h, which it
- * leaves), and returns the state it found.  The fences order atomic accesses only,
- * so plain data written before a wake that merges has no happens-before
- * edge to the consumer's reads, and ThreadSanitizer, which cannot tell,
- * stays blind to the protocol.  A ThreadSanitizer build therefore uses a
- * release read-modify-write and an acquire exchange instead: dearer, just
- * as correct (two read-modify-writes of one flag are totally ordered, so
- * one of them sees the other), and it shows TSan the edge, so that the
- * library's own TSan runs check the protocol rather than miss it. */
-static inline bool
-mw__pending_seen(atomic_int *pending)
-{
-#ifdef MW__TSAN
-    return atomic_fetch_or_explicit(pending, 0, memory_order_release) == 1;
-#else
-    mw__fence_seq_cst();
-    return atomic_load_explicit(pending, memory_order_relaxed) == 1;
-#endif
-}
-
-/* The compare-and-swap is a release: the consumer's reads of the waker
- * before it (its next and its token) happen before a wake that then
- * finds the state 0 writes them again.  A 2 is read with acquire: the
- * freeing thread's last accesses happen before the consumer frees it. */
-static inline int
-mw__pending_clear(atomic_int *pending)
-{
-    int old = atomic_load_explicit(pending, memory_order_acquire);
-
-    do {
-        if (old == 2)
-            return old;
-#ifdef MW__TSAN
-    } while (!atomic_compare_exchange_weak_explicit(
-                 pending, &old, 0, memory_order_acq_rel,
-                 memory_order_acquire));
-#else
-    } while (!atomic_compare_exchange_weak_explicit(
-                 pending, &old, 0, memory_order_release,
-                 memory_order_acquire));
-    mw__fence_seq_cst();
-#endif
-    return old;
-}
 
 /* ---- export and descriptor helpers (fd.c) ---- */
 
@@ -282,7 +207,8 @@ int  mw__waker_arm(struct mw__waker *wk, struct mw__poller *p,
 int  mw__waker_signal(struct mw__waker *wk);
 /* The wait collected the object's event: consume what it holds so that
  * the next signal makes a fresh edge: step (b) of the argument in
- * waker.c, run by the wait (poll.c) before it takes the ready list. */
+ * waker.c, run by the wait (take_ready() there) before it takes the
+ * ready list. */
 void mw__waker_consume(struct mw__waker *wk);
 /* Release everything, after the poller was closed (the poll is freed)
  * or, in a fork() child, with in_child set.  Also called when

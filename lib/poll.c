@@ -2,9 +2,9 @@
 /*
  * The portable half of mw_poll: argument checks, errno preservation, the
  * table (core.h) that turns the cookies a backend reports into the
- * caller's tokens, and the consumer's side of the wakers' ready list
- * (waker.c argues the protocol; take_ready() and emit_ready() here are
- * its steps (b) to (g)).  Owning the table in the core, rather than
+ * caller's tokens, and the wait, which hands the wakers' event to
+ * mw__hub_deliver() (waker.c, beside the protocol it is a half of).
+ * Owning the table in the core, rather than
  * trusting the kernel's copy of a token, is what makes every backend
  * agree on -EEXIST/-ENOENT, and lets a registration vanish while another
  * thread waits: an event whose cookie no longer names a live entry is
@@ -53,95 +53,6 @@ check_args(const mw_poll *poll, int fd, unsigned interest)
     return 0;
 }
 
-/* The poll's one waker object, armed under HUB_COOKIE, and its ready
- * list; the poll holds the first reference. */
-static int
-hub_open(mw_poll *poll)
-{
-    struct waker_hub *hub;
-    void *mem;
-    int rc;
-
-    if (posix_memalign(&mem, alignof(struct waker_hub), sizeof(*hub)) != 0)
-        return -ENOMEM;
-    hub = mem;
-    atomic_init(&hub->head, NULL);
-    atomic_init(&hub->owed, 0);
-    atomic_init(&hub->refs, 1);
-    atomic_init(&hub->orphaned, 0);
-    hub->pid = poll->pid;
-    rc = mw__waker_open(&hub->kobj, poll->poller);
-    if (rc < 0) {
-        free(hub);
-        return rc;
-    }
-    rc = mw__waker_arm(hub->kobj, poll->poller, HUB_COOKIE);
-    if (rc < 0) {
-        mw__waker_close(hub->kobj, false);
-        free(hub);
-        return rc;
-    }
-    poll->hub = hub;
-    return 0;
-}
-
-/* Steps (b) and (c) of the argument in waker.c, on the hub's event:
- * consume the kernel object, then take the whole ready list, and queue
- * it, oldest push first, behind what an earlier wait left.  The waiting
- * thread alone. */
-static void
-take_ready(mw_poll *poll)
-{
-    mw_waker *w, *oldest, *fifo = NULL;
-
-    mw__waker_consume(poll->hub->kobj);
-    w = atomic_exchange_explicit(&poll->hub->head, NULL,
-                                 memory_order_acquire);
-    oldest = NULL;
-    while (w) {
-        mw_waker *next = w->next;
-
-        if (!oldest)
-            oldest = w;
-        w->next = fifo;
-        fifo = w;
-        w = next;
-    }
-    if (!fifo)
-        return;
-    *poll->leftover_tail = fifo;
-    poll->leftover_tail = &oldest->next;
-}
-
-/* Steps (d) to (g): hand out up to room of the queued wakers' events.
- * A waker freed while listed is freed here instead.  The waiting thread
- * alone. */
-static int
-emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
-{
-    size_t k = 0;
-
-    while (poll->leftover && k < room) {
-        mw_waker *w = poll->leftover;
-        mw_waker *next = w->next;
-        mw_token token = w->token;
-
-        poll->leftover = next;
-        if (!next)
-            poll->leftover_tail = &poll->leftover;
-        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            /* Never the hub's last reference: the poll holds one. */
-            free(w);
-            mw__hub_unref(poll->hub);
-            continue;
-        }
-        ev[k].token = token;
-        ev[k].flags = MW_EV_READABLE;
-        k++;
-    }
-    return (int)k;
-}
-
 MW_EXPORT int
 mw_poll_new(mw_poll **out)
 {
@@ -174,7 +85,7 @@ mw_poll_new(mw_poll **out)
         goto fail;
     }
     poll->pid = getpid();
-    rc = hub_open(poll);
+    rc = mw__hub_open(poll);
     if (rc < 0) {
         mw__poller_close(poll->poller, false);
         pthread_mutex_destroy(&poll->lock);
@@ -191,33 +102,6 @@ fail:
     return keep_errno(saved, rc);
 }
 
-/* The poll is going: nobody will take the ready list again.  Wakers
- * still alive keep waking the hub's kernel object, which stays open
- * until the last of them is freed, and their wakes return 0.  The listed
- * ones are made idle, and those freed while listed are freed now; a
- * waker listed from now on and then freed is freed with the hub. */
-static void
-orphan_hub(mw_poll *poll)
-{
-    struct waker_hub *hub = poll->hub;
-    mw_waker *w;
-
-    atomic_store_explicit(&hub->orphaned, 1, memory_order_seq_cst);
-    w = atomic_exchange_explicit(&hub->head, NULL, memory_order_acquire);
-    *poll->leftover_tail = w;
-    w = poll->leftover;
-    while (w) {
-        mw_waker *next = w->next;
-
-        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            free(w);
-            mw__hub_unref(hub);
-        }
-        w = next;
-    }
-    mw__hub_unref(hub);
-}
-
 MW_EXPORT void
 mw_poll_free(mw_poll *poll)
 {
@@ -228,7 +112,7 @@ mw_poll_free(mw_poll *poll)
         return;
     in_child = poll->pid != getpid();
     mw__poller_close(poll->poller, in_child);
-    orphan_hub(poll);
+    mw__hub_orphan(poll);
     /* In a fork() child the lock may have been held by a thread of the
      * parent, and destroying a held mutex is undefined. */
     if (!in_child)
@@ -363,9 +247,8 @@ deliver(mw_poll *poll, struct mw_event *ev, int n, size_t capacity)
         }
         pthread_mutex_unlock(&poll->lock);
     }
-    if (hub_event)
-        take_ready(poll);
-    return kept + emit_ready(poll, ev + kept, capacity - (size_t)kept);
+    return kept + mw__hub_deliver(poll, ev + kept,
+                                  capacity - (size_t)kept, hub_event);
 }
 
 /* CLOCK_MONOTONIC in nanoseconds. */
