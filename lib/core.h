@@ -7,12 +7,12 @@
  * and for the wakers' event (the mw__hub_* functions at the end); waker.c
  * calls nothing of poll.c's.  Only the core includes this header (and
  * t/wake-fence-litmus, for the pending flag's primitives); the backends
- * see neither struct (internal.h is their whole view of the core).
+ * see neither struct (backend.h is their whole view of the core).
  */
 #ifndef MW_CORE_H
 #define MW_CORE_H
 
-#include "internal.h"
+#include "backend.h"
 
 #include <pthread.h>
 #include <stdalign.h>
@@ -48,18 +48,18 @@
 #endif
 
 /* The two ends of the pending flag (waker.c says why no wake is lost).
- * mw__pending_seen() is a producer's (2) and (3): true if the waker's
- * event is pending (the state is 1, WAKER_LISTED below), so that the wake
- * merges into it.  mw__pending_clear() is the consumer's clear and fence:
- * it sets the state to 0 unless it is 2 (WAKER_FREED below, which it
- * leaves), and returns the state it found.  The fences order atomic
- * accesses only, so plain data written before a wake that merges has no happens-before
- * edge to the consumer's reads, and ThreadSanitizer, which cannot tell,
- * stays blind to the protocol.  A ThreadSanitizer build therefore uses a
- * release read-modify-write and an acquire exchange instead: dearer, just
- * as correct (two read-modify-writes of one flag are totally ordered, so
- * one of them sees the other), and it shows TSan the edge, so that the
- * library's own TSan runs check the protocol rather than miss it. */
+ * mw__pending_seen() is a producer's (2) and (3): true if the waker's event is
+ * pending (the state is 1, WAKER_LISTED below), so that the wake merges into
+ * it.  mw__pending_clear() is the consumer's clear and fence: it sets the
+ * state to 0 unless it is 2 (WAKER_FREED below, which it leaves), and returns
+ * the state it found.  The fences order atomic accesses only, so plain data
+ * written before a wake that merges has no happens-before edge to the
+ * consumer's reads, and ThreadSanitizer, which cannot tell, stays blind to the
+ * protocol.  A ThreadSanitizer build therefore uses a release
+ * read-modify-write and an acquire exchange instead: dearer, just as correct
+ * (two read-modify-writes of one flag are totally ordered, so one of them sees
+ * the other), and it shows TSan the edge, so that the library's own TSan runs
+ * check the protocol rather than miss it. */
 static inline bool
 mw__pending_seen(atomic_int *pending)
 {
@@ -133,7 +133,7 @@ struct waker_hub {
     /* A signal failed: the next wake signals even onto a non-empty
      * list.  Cleared by the wake that then signals. */
     atomic_int owed;
-    struct mw__waker *kobj;     /* the kernel object (waker-*.c) */
+    struct mw__os_waker *kobj;  /* the kernel object (waker-*.c) */
     atomic_int refs;
     /* mw_poll_free() has run: nobody takes the list any more, and a
      * waker freed while listed is freed with the hub. */
@@ -149,7 +149,7 @@ struct waker_hub {
 #define HUB_COOKIE MW__COOKIE_WAKER
 
 struct mw_poll {
-    struct mw__poller *poller;
+    struct mw__os_poller *poller;
     pid_t pid;                  /* of the process that made it (fork) */
     /* A thread is inside mw_poll_wait(): a second one gets -EBUSY rather
      * than a share of the events, which it could not tell from its own. */

@@ -67,8 +67,8 @@ mw_poll_new(mw_poll **out)
     if (!poll)
         return keep_errno(saved, -ENOMEM);
     atomic_init(&poll->waiting, 0);
-    poll->nfetched = mw__poller_batch < FETCH_MAX ? mw__poller_batch
-                                                  : FETCH_MAX;
+    poll->nfetched = mw__os_poller_batch < FETCH_MAX ? mw__os_poller_batch
+                                                     : FETCH_MAX;
     poll->fetched = malloc(poll->nfetched * sizeof(*poll->fetched));
     if (!poll->fetched) {
         free(poll);
@@ -79,7 +79,7 @@ mw_poll_new(mw_poll **out)
         rc = -rc;
         goto fail;
     }
-    rc = mw__poller_open(&poll->poller);
+    rc = mw__os_poller_open(&poll->poller);
     if (rc < 0) {
         pthread_mutex_destroy(&poll->lock);
         goto fail;
@@ -87,7 +87,7 @@ mw_poll_new(mw_poll **out)
     poll->pid = getpid();
     rc = mw__hub_open(poll);
     if (rc < 0) {
-        mw__poller_close(poll->poller, false);
+        mw__os_poller_close(poll->poller, false);
         pthread_mutex_destroy(&poll->lock);
         goto fail;
     }
@@ -111,7 +111,7 @@ mw_poll_free(mw_poll *poll)
     if (!poll)
         return;
     in_child = poll->pid != getpid();
-    mw__poller_close(poll->poller, in_child);
+    mw__os_poller_close(poll->poller, in_child);
     mw__hub_orphan(poll);
     /* In a fork() child the lock may have been held by a thread of the
      * parent, and destroying a held mutex is undefined. */
@@ -136,21 +136,21 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     slot = slot_of(poll, (size_t)fd);
     /* The wakers' kernel object is the poll's own: a kqueue would let
      * the caller's registration take its knote over. */
-    if ((slot && slot->registered) || fd == mw__waker_fd(poll->hub->kobj)) {
+    if ((slot && slot->registered) || fd == mw__os_waker_fd(poll->hub->kobj)) {
         rc = -EEXIST;
         goto out;
     }
     /* The kernel first: it is what says -EBADF for a descriptor that is
      * not open, before a huge number could make the table grow. */
-    rc = mw__poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
-                        interest, 0);
+    rc = mw__os_poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
+                           interest, 0);
     if (rc < 0)
         goto out;
     rc = mw__array_grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
                         (size_t)fd + 1, 16);
     if (rc < 0) {
-        (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
-                             0, interest);
+        (void)mw__os_poller_ctl(poll->poller, MW__CTL_DEL, fd,
+                                (mw_token)fd, 0, interest);
         goto out;
     }
     poll->fds[fd].token = token;
@@ -175,8 +175,8 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
     if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
-        rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
-                            interest, slot->interest);
+        rc = mw__os_poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
+                               interest, slot->interest);
         if (rc == 0) {
             slot->token = token;
             slot->interest = interest;
@@ -202,8 +202,8 @@ mw_poll_deregister(mw_poll *poll, int fd)
     if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
-        rc = mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0,
-                            slot->interest);
+        rc = mw__os_poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
+                               0, slot->interest);
         /* A descriptor closed (or replaced by dup2) before deregistering
          * has already left the kernel's set; releasing its slot is all
          * that is left to do. */
@@ -294,8 +294,8 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
     if (poll->leftover) {
         size_t room = capacity / 2 < poll->nfetched ? capacity / 2
                                                     : poll->nfetched;
-        int fetched = room > 0 ? mw__poller_wait(poll->poller, poll->fetched,
-                                                 room, 0)
+        int fetched = room > 0 ? mw__os_poller_wait(poll->poller,
+                                                    poll->fetched, room, 0)
                                : 0;
         int n = deliver(poll, events, fetched > 0 ? fetched : 0, capacity);
 
@@ -312,8 +312,8 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
             deadline = now + timeout_ns;
     }
     for (;;) {
-        int fetched = mw__poller_wait(poll->poller, poll->fetched, want,
-                                      timeout_ns);
+        int fetched = mw__os_poller_wait(poll->poller, poll->fetched, want,
+                                         timeout_ns);
         int n = fetched > 0 ? deliver(poll, events, fetched, capacity)
                             : fetched;
 
@@ -484,5 +484,5 @@ mw_poll_fd(const mw_poll *poll)
 {
     if (!poll)
         return -EINVAL;
-    return mw__poller_fd(poll->poller);
+    return mw__os_poller_fd(poll->poller);
 }

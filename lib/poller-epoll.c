@@ -13,7 +13,7 @@
  * under some filters): from then on the process rounds such timeouts up
  * to milliseconds for epoll_wait(), as a build without it always does.
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -40,9 +40,9 @@
  * just means the rest comes with the next wait. */
 #define BATCH 1024
 
-const size_t mw__poller_batch = BATCH;
+const size_t mw__os_poller_batch = BATCH;
 
-struct mw__poller {
+struct mw__os_poller {
     int epfd;
     /* The waiting thread's, here rather than on its stack: see
      * wait_cancelled() in poll.c. */
@@ -61,9 +61,9 @@ static atomic_bool pwait2_refused;
 
 
 int
-mw__poller_open(struct mw__poller **out)
+mw__os_poller_open(struct mw__os_poller **out)
 {
-    struct mw__poller *p = malloc(sizeof(*p));
+    struct mw__os_poller *p = malloc(sizeof(*p));
 
     if (!p)
         return -ENOMEM;
@@ -82,7 +82,7 @@ mw__poller_open(struct mw__poller **out)
 }
 
 void
-mw__poller_close(struct mw__poller *p, bool in_child)
+mw__os_poller_close(struct mw__os_poller *p, bool in_child)
 {
     (void)in_child;
     mw__close(p->epfd);
@@ -127,8 +127,8 @@ epoll_to_flags(uint32_t e)
 }
 
 int
-mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest, unsigned was)
+mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
+                  mw_token cookie, unsigned interest, unsigned was)
 {
     /* DEL ignores the event, but kernels before 2.6.9 insist on one. */
     struct epoll_event ev = {
@@ -183,8 +183,8 @@ pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
 #endif
 
 int
-mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int64_t timeout_ns)
+mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
+                   int64_t timeout_ns)
 {
     int max = cap < BATCH ? (int)cap : BATCH;
     bool fine = timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0;
@@ -215,7 +215,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 }
 
 int
-mw__poller_fd(const struct mw__poller *p)
+mw__os_poller_fd(const struct mw__os_poller *p)
 {
     return p->epfd;
 }

@@ -17,7 +17,7 @@
  * (ENOSYS, EPERM), the process rounds such timeouts up to milliseconds
  * for poll() from then on.
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +56,7 @@ timed_poll(struct pollfd *fds, nfds_t n, const struct timespec *ts)
 #endif
 
 /* A wait reports every ready entry that fits. */
-const size_t mw__poller_batch = SIZE_MAX;
+const size_t mw__os_poller_batch = SIZE_MAX;
 
 /* Linux reports a peer's shutdown of its writing side separately. */
 #ifndef POLLRDHUP
@@ -70,7 +70,7 @@ struct pollset {
     size_t cap;
 };
 
-struct mw__poller {
+struct mw__os_poller {
     pthread_mutex_t lock;       /* guards all but `snap` */
     struct pollset set;         /* entry 0 is intr[0] */
     size_t *index;              /* descriptor -> entry in set, 0 if none */
@@ -108,9 +108,9 @@ reserve(struct pollset *s, size_t need)
 }
 
 int
-mw__poller_open(struct mw__poller **out)
+mw__os_poller_open(struct mw__os_poller **out)
 {
-    struct mw__poller *p = calloc(1, sizeof(*p));
+    struct mw__os_poller *p = calloc(1, sizeof(*p));
     int rc;
 
     if (!p)
@@ -145,7 +145,7 @@ fail:
 }
 
 void
-mw__poller_close(struct mw__poller *p, bool in_child)
+mw__os_poller_close(struct mw__os_poller *p, bool in_child)
 {
     mw__close(p->intr[0]);
     mw__close(p->intr[1]);
@@ -196,7 +196,7 @@ poll_to_flags(short r)
 
 /* Make a blocked wait return so that it sees the change.  Lock held. */
 static void
-interrupt_wait(struct mw__poller *p)
+interrupt_wait(struct mw__os_poller *p)
 {
     p->gen++;
     if (!p->waiting || p->interrupted)
@@ -208,13 +208,13 @@ interrupt_wait(struct mw__poller *p)
 }
 
 static size_t
-entry_of(const struct mw__poller *p, int fd)
+entry_of(const struct mw__os_poller *p, int fd)
 {
     return (size_t)fd < p->nindex ? p->index[fd] : 0;
 }
 
 static int
-add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
+add(struct mw__os_poller *p, int fd, mw_token cookie, unsigned interest)
 {
     size_t i = p->set.len;
     int rc;
@@ -237,7 +237,7 @@ add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
 }
 
 static void
-remove_entry(struct mw__poller *p, int fd, size_t i)
+remove_entry(struct mw__os_poller *p, int fd, size_t i)
 {
     size_t last = p->set.len - 1;
 
@@ -251,8 +251,8 @@ remove_entry(struct mw__poller *p, int fd, size_t i)
 }
 
 int
-mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest, unsigned was)
+mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
+                  mw_token cookie, unsigned interest, unsigned was)
 {
     size_t i;
     int rc = 0;
@@ -290,8 +290,8 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 }
 
 int
-mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int64_t timeout_ns)
+mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
+                   int64_t timeout_ns)
 {
     struct pollset *s = &p->snap;
     size_t n = 0;
@@ -373,7 +373,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 }
 
 int
-mw__poller_fd(const struct mw__poller *p)
+mw__os_poller_fd(const struct mw__os_poller *p)
 {
     (void)p;
     return -ENOTSUP;

@@ -96,7 +96,7 @@ hub_unref(struct waker_hub *hub)
         free(w);
         w = next;
     }
-    mw__waker_close(hub->kobj, hub->pid != getpid());
+    mw__os_waker_close(hub->kobj, hub->pid != getpid());
     free(hub);
 }
 
@@ -163,7 +163,7 @@ wake_signal(mw_waker *waker)
         atomic_store_explicit(&hub->owed, 0, memory_order_seq_cst);
     /* The backend's system call may change errno: keep the caller's. */
     saved = errno;
-    rc = mw__waker_signal(hub->kobj);
+    rc = mw__os_waker_signal(hub->kobj);
     if (rc < 0) {
         atomic_store_explicit(&hub->owed, 1, memory_order_seq_cst);
         listed = WAKER_LISTED;
@@ -233,14 +233,14 @@ mw__hub_open(mw_poll *poll)
     atomic_init(&hub->refs, 1);
     atomic_init(&hub->orphaned, 0);
     hub->pid = poll->pid;
-    rc = mw__waker_open(&hub->kobj, poll->poller);
+    rc = mw__os_waker_open(&hub->kobj, poll->poller);
     if (rc < 0) {
         free(hub);
         return rc;
     }
-    rc = mw__waker_arm(hub->kobj, poll->poller, HUB_COOKIE);
+    rc = mw__os_waker_arm(hub->kobj, poll->poller, HUB_COOKIE);
     if (rc < 0) {
-        mw__waker_close(hub->kobj, false);
+        mw__os_waker_close(hub->kobj, false);
         free(hub);
         return rc;
     }
@@ -257,7 +257,7 @@ take_ready(mw_poll *poll)
 {
     mw_waker *w, *oldest, *fifo = NULL;
 
-    mw__waker_consume(poll->hub->kobj);
+    mw__os_waker_consume(poll->hub->kobj);
     w = atomic_exchange_explicit(&poll->hub->head, NULL,
                                  memory_order_acquire);
     oldest = NULL;

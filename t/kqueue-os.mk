@@ -62,7 +62,8 @@ endif
 
 # The library's sources, as a kqueue build on the system would select
 # them, and the harness.
-KQOS_LIB = lib/internal.h lib/core.h lib/poll.c lib/waker.c lib/fd.c \
+KQOS_LIB = lib/internal.h lib/backend.h lib/poller-kqueue.h lib/core.h \
+	lib/poll.c lib/waker.c lib/fd.c \
 	lib/array.c lib/version.c lib/poller-kqueue.c
 KQOS_HARNESS = t/kqueue-os.c t/kqueue-os/fake.c t/kqueue-os/fake.h
 KQOS_USER = $(KQOS_HARNESS) $(KQOS_LIB) lib/waker-user.c
