@@ -27,13 +27,6 @@
  * libuv's batch, and epoll's. */
 #define FETCH_MAX 1024
 
-static int
-keep_errno(int saved, int rc)
-{
-    mw__errno_restore(saved);
-    return rc;
-}
-
 /* fd's slot if the table reaches that far, else NULL.  Lock held. */
 static struct fd_slot *
 slot_of(mw_poll *poll, size_t fd)
@@ -64,15 +57,18 @@ mw_poll_new(mw_poll **out)
         return -EINVAL;
     *out = NULL;
     poll = calloc(1, sizeof(*poll));
-    if (!poll)
-        return keep_errno(saved, -ENOMEM);
+    if (!poll) {
+        mw__errno_restore(saved);
+        return -ENOMEM;
+    }
     atomic_init(&poll->waiting, 0);
     poll->nfetched = mw__os_poller_batch < FETCH_MAX ? mw__os_poller_batch
                                                      : FETCH_MAX;
     poll->fetched = malloc(poll->nfetched * sizeof(*poll->fetched));
     if (!poll->fetched) {
         free(poll);
-        return keep_errno(saved, -ENOMEM);
+        mw__errno_restore(saved);
+        return -ENOMEM;
     }
     rc = pthread_mutex_init(&poll->lock, NULL);
     if (rc != 0) {
@@ -94,12 +90,14 @@ mw_poll_new(mw_poll **out)
     poll->leftover = NULL;
     poll->leftover_tail = &poll->leftover;
     *out = poll;
-    return keep_errno(saved, 0);
+    mw__errno_restore(saved);
+    return 0;
 
 fail:
     free(poll->fetched);
     free(poll);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT void
@@ -130,8 +128,10 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     int saved = errno;
     int rc = check_args(poll, fd, interest);
 
-    if (rc < 0)
-        return keep_errno(saved, rc);
+    if (rc < 0) {
+        mw__errno_restore(saved);
+        return rc;
+    }
     pthread_mutex_lock(&poll->lock);
     slot = slot_of(poll, (size_t)fd);
     /* The wakers' kernel object is the poll's own: a kqueue would let
@@ -158,7 +158,8 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     poll->fds[fd].registered = true;
 out:
     pthread_mutex_unlock(&poll->lock);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT int
@@ -168,8 +169,10 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
     int saved = errno;
     int rc = check_args(poll, fd, interest);
 
-    if (rc < 0)
-        return keep_errno(saved, rc);
+    if (rc < 0) {
+        mw__errno_restore(saved);
+        return rc;
+    }
     pthread_mutex_lock(&poll->lock);
     slot = slot_of(poll, (size_t)fd);
     if (!slot || !slot->registered) {
@@ -183,7 +186,8 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
         }
     }
     pthread_mutex_unlock(&poll->lock);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT int
@@ -213,7 +217,8 @@ mw_poll_deregister(mw_poll *poll, int fd)
             slot->registered = false;
     }
     pthread_mutex_unlock(&poll->lock);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 /* Turn the n (cookie, flags) pairs the backend fetched into the caller's
@@ -372,14 +377,15 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
              int timeout_ms)
 {
     int saved = errno;
+    int n;
 
     if (!poll || !events || capacity == 0)
         return -EINVAL;
-    return keep_errno(saved,
-                      wait_guarded(poll, events, capacity,
-                                   timeout_ms < 0 ? -1
-                                       : (int64_t)timeout_ms * MW__NS_PER_MS,
-                                   MW__NS_PER_MS));
+    n = wait_guarded(poll, events, capacity,
+                     timeout_ms < 0 ? -1 : (int64_t)timeout_ms * MW__NS_PER_MS,
+                     MW__NS_PER_MS);
+    mw__errno_restore(saved);
+    return n;
 }
 
 /*
@@ -457,8 +463,9 @@ wait_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
     rc = timeout_from(none, sec, nsec, &timeout_ns);
     if (rc < 0)
         return rc;
-    return keep_errno(saved, wait_guarded(poll, events, capacity,
-                                          timeout_ns, 1));
+    rc = wait_guarded(poll, events, capacity, timeout_ns, 1);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT int
