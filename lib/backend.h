@@ -69,7 +69,10 @@ void mw__os_poller_close(struct mw__os_poller *p, bool in_child);
  * the kernel's, or the poller's own where it keeps the set itself
  * (-EEXIST, -ENOENT, -ENOMEM from the poll(2) poller; -EBADF from the
  * kqueue poller for a file libkqueue cannot see was closed, and from
- * epoll's MOD for a number whose registered file was closed). */
+ * epoll's MOD for a number whose registered file was closed).  DEL of a
+ * registration whose descriptor was closed (or replaced by dup2) is 0:
+ * the registration has already left the set, and the caller's slot is
+ * all there is left to release. */
 int  mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
                        mw_token cookie, unsigned interest, unsigned was);
 /* Block up to timeout_ns nanoseconds (negative: no limit, 0: do not

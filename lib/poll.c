@@ -206,13 +206,11 @@ mw_poll_deregister(mw_poll *poll, int fd)
     if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
+        /* 0 also for a descriptor closed (or replaced by dup2) before
+         * deregistering: it has already left the kernel's set, and
+         * releasing its slot is all that is left to do (backend.h). */
         rc = mw__os_poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
                                0, slot->interest);
-        /* A descriptor closed (or replaced by dup2) before deregistering
-         * has already left the kernel's set; releasing its slot is all
-         * that is left to do. */
-        if (rc == -EBADF || rc == -ENOENT)
-            rc = 0;
         if (rc == 0)
             slot->registered = false;
     }

@@ -140,9 +140,12 @@ mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
 
     (void)was;
     if (epoll_ctl(p->epfd, eop, fd, &ev) < 0) {
-        /* A modified number not in the set: its registered file was
-         * closed and the number names a new one, which to the caller is
-         * a closed descriptor, as when the number is still closed. */
+        /* A number not in the set: its registered file was closed (the
+         * close took it out of the set) and the number names a new one,
+         * which is, as when the number is still closed (EBADF), a closed
+         * descriptor: MOD says so, and DEL has nothing left to do. */
+        if (op == MW__CTL_DEL && (errno == EBADF || errno == ENOENT))
+            return 0;
         if (op == MW__CTL_MOD && errno == ENOENT)
             return -EBADF;
         return -errno;

@@ -303,12 +303,17 @@ mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
     int rc;
 
     if (op != MW__CTL_ADD && file_replaced(p, fd)) {
-        /* The registered file is closed, as a BSD kernel would say. */
+        /* The registered file is closed, as a BSD kernel would say: MOD
+         * fails, and DEL has nothing left to do (backend.h). */
         file_of(p, fd)->left |= was;
-        return -EBADF;
+        return op == MW__CTL_DEL ? 0 : -EBADF;
     }
-    if (op == MW__CTL_DEL)
-        return delete_filters(p, fd, was);
+    if (op == MW__CTL_DEL) {
+        /* EBADF: the descriptor was closed, which removed its knotes
+         * (ENOENT, a knote not there, is no error to delete_filters()). */
+        rc = delete_filters(p, fd, was);
+        return rc == -EBADF ? 0 : rc;
+    }
     if ((interest & MW_PRIORITY) && !HAVE_EXCEPT)
         return -ENOTSUP;
     /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,

@@ -276,9 +276,12 @@ mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
         p->set.cookies[i] = cookie;
         break;
     case MW__CTL_DEL:
+        /* Not in the set: gone already, which DEL answers with 0 on every
+         * poller (backend.h); nothing changed for a wait to see.  (The
+         * core deletes only what it added, so it never meets this.) */
         if (!i) {
-            rc = -ENOENT;
-            break;
+            pthread_mutex_unlock(&p->lock);
+            return 0;
         }
         remove_entry(p, fd, i);
         break;
