@@ -93,7 +93,9 @@ int  mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
  * fetches at most mw__os_poller_batch events; fewer than it could fetch
  * means that nothing else was ready, so a backend that leaves some of
  * the kernel's events out fetches again into their room while the
- * kernel's batches come full. */
+ * kernel's batches come full.
+ * A poller with two timed calls, one finer, makes its choice through
+ * mw__timed_wait() (internal.h). */
 extern const size_t mw__os_poller_batch;
 int  mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev,
                         size_t cap, int64_t timeout_ns);

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* poll.c defines mw_poll_wait_ts and mw_poll_wait_ts64 for both layouts
  * of struct timespec, not the one this build has: the header's prototype
@@ -103,5 +104,25 @@ mw__timeout_ms(int64_t timeout_ns)
     ms = timeout_ns / MW__NS_PER_MS + (timeout_ns % MW__NS_PER_MS != 0);
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
+
+/* The blocking call of a poller that has two, one taking a timespec (the
+ * finer: epoll_pwait2(), ppoll()) and one taking milliseconds
+ * (epoll_wait(), poll()), made the one way both pollers make it (fd.c):
+ * a timeout that is not a whole number of milliseconds goes to fine(),
+ * given *ts set to it (at most MW__FINE_MAX_S seconds: a longer wait ends
+ * early with no events, and the core waits again for what is left), as
+ * long as fine_built says the build has one and the process has not seen
+ * it refused; every other timeout goes to coarse(), given
+ * mw__timeout_ms(timeout_ns), so that mw_poll_wait() makes the system
+ * calls it always made.  The first ENOSYS or EPERM from fine() (an older
+ * kernel, a seccomp filter) is remembered for the whole process, as the
+ * kernel and its filters are, and that call and all later ones take
+ * coarse(), rounded up.  Returns what the call made returned, with its
+ * errno.  ts is the poller's, not on the waiting thread's stack (see
+ * wait_cancelled() in poll.c). */
+#define MW__FINE_MAX_S 1000000
+int  mw__timed_wait(int64_t timeout_ns, bool fine_built, struct timespec *ts,
+                    int (*fine)(void *arg, const struct timespec *ts),
+                    int (*coarse)(void *arg, int timeout_ms), void *arg);
 
 #endif /* MW_INTERNAL_H */

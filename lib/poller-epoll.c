@@ -11,13 +11,13 @@
  * A timeout finer than a millisecond needs epoll_pwait2() (Linux 5.11).
  * An older kernel, or a seccomp filter, refuses it with ENOSYS (EPERM
  * under some filters): from then on the process rounds such timeouts up
- * to milliseconds for epoll_wait(), as a build without it always does.
+ * to milliseconds for epoll_wait(), as a build without it always does
+ * (mw__timed_wait() in fd.c makes that choice).
  */
 #include "backend.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -46,19 +46,10 @@ struct mw__os_poller {
     int epfd;
     /* The waiting thread's, here rather than on its stack: see
      * wait_cancelled() in poll.c. */
+    int max;                    /* the events this wait may fetch */
     struct timespec timeout;
     struct epoll_event buf[BATCH];
 };
-
-/* The longest sleep asked of epoll_pwait2(): a 32-bit time_t holds
- * it.  A longer wait ends early with no events, and the core waits
- * again for what is left of it. */
-#define MAX_PWAIT2_S 1000000
-
-/* epoll_pwait2() was refused: for the whole process, as the kernel and
- * its filters are. */
-static atomic_bool pwait2_refused;
-
 
 int
 mw__os_poller_open(struct mw__os_poller **out)
@@ -185,29 +176,32 @@ pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
 }
 #endif
 
+/* The two timed calls, as mw__timed_wait() makes them. */
+static int
+fine_wait(void *arg, const struct timespec *ts)
+{
+    struct mw__os_poller *p = arg;
+
+    return pwait2(p->epfd, p->buf, p->max, ts);
+}
+
+static int
+coarse_wait(void *arg, int timeout_ms)
+{
+    struct mw__os_poller *p = arg;
+
+    return epoll_wait(p->epfd, p->buf, p->max, timeout_ms);
+}
+
 int
 mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
                    int64_t timeout_ns)
 {
-    int max = cap < BATCH ? (int)cap : BATCH;
-    bool fine = timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0;
     int n;
 
-    if (PWAIT2_BUILT && fine
-        && !atomic_load_explicit(&pwait2_refused, memory_order_relaxed)) {
-        int64_t sec = timeout_ns / 1000000000;
-
-        p->timeout.tv_sec = (time_t)(sec < MAX_PWAIT2_S ? sec : MAX_PWAIT2_S);
-        p->timeout.tv_nsec = (long)(timeout_ns % 1000000000);
-        n = pwait2(p->epfd, p->buf, max, &p->timeout);
-        if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-            atomic_store_explicit(&pwait2_refused, true,
-                                  memory_order_relaxed);
-            n = epoll_wait(p->epfd, p->buf, max, mw__timeout_ms(timeout_ns));
-        }
-    } else {
-        n = epoll_wait(p->epfd, p->buf, max, mw__timeout_ms(timeout_ns));
-    }
+    p->max = cap < BATCH ? (int)cap : BATCH;
+    n = mw__timed_wait(timeout_ns, PWAIT2_BUILT, &p->timeout, fine_wait,
+                       coarse_wait, p);
     if (n < 0)
         return -errno;
     for (int i = 0; i < n; i++) {

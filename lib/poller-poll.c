@@ -15,7 +15,7 @@
  * A timeout finer than a millisecond goes to ppoll() where the C library
  * has it; where it has not, or the kernel or a seccomp filter refuses it
  * (ENOSYS, EPERM), the process rounds such timeouts up to milliseconds
- * for poll() from then on.
+ * for poll() from then on (mw__timed_wait() in fd.c makes that choice).
  */
 #include "backend.h"
 
@@ -23,19 +23,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* The longest sleep asked of ppoll(): a 32-bit time_t holds it.  A
- * longer wait ends early with no events, and the core waits again for
- * what is left of it. */
-#define MAX_PPOLL_S 1000000
-
-/* ppoll() was refused: for the whole process. */
-static atomic_bool ppoll_refused;
 
 #ifdef HAVE_PPOLL
 # define PPOLL_BUILT 1
@@ -292,6 +283,23 @@ mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
     return rc;
 }
 
+/* The two timed calls on the snapshot, as mw__timed_wait() makes them. */
+static int
+fine_wait(void *arg, const struct timespec *ts)
+{
+    struct mw__os_poller *p = arg;
+
+    return timed_poll(p->snap.fds, (nfds_t)p->snap.len, ts);
+}
+
+static int
+coarse_wait(void *arg, int timeout_ms)
+{
+    struct mw__os_poller *p = arg;
+
+    return poll(p->snap.fds, (nfds_t)p->snap.len, timeout_ms);
+}
+
 int
 mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
                    int64_t timeout_ns)
@@ -321,20 +329,8 @@ mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
      * `waiting` (and perhaps `interrupted`) set: a registration then
      * writes at most one byte, and the next wait drains it below after
      * one early return.  Nothing is lost, so no cleanup handler. */
-    if (PPOLL_BUILT && timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0
-        && !atomic_load_explicit(&ppoll_refused, memory_order_relaxed)) {
-        int64_t sec = timeout_ns / 1000000000;
-
-        p->timeout.tv_sec = (time_t)(sec < MAX_PPOLL_S ? sec : MAX_PPOLL_S);
-        p->timeout.tv_nsec = (long)(timeout_ns % 1000000000);
-        ready = timed_poll(s->fds, (nfds_t)s->len, &p->timeout);
-        if (ready < 0 && (errno == ENOSYS || errno == EPERM)) {
-            atomic_store_explicit(&ppoll_refused, true, memory_order_relaxed);
-            ready = poll(s->fds, (nfds_t)s->len, mw__timeout_ms(timeout_ns));
-        }
-    } else {
-        ready = poll(s->fds, (nfds_t)s->len, mw__timeout_ms(timeout_ns));
-    }
+    ready = mw__timed_wait(timeout_ns, PPOLL_BUILT, &p->timeout, fine_wait,
+                           coarse_wait, p);
     if (ready < 0)
         rc = -errno;
 
