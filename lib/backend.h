@@ -95,7 +95,10 @@ int  mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
  * the kernel's events out fetches again into their room while the
  * kernel's batches come full.
  * A poller with two timed calls, one finer, makes its choice through
- * mw__timed_wait() (internal.h). */
+ * mw__timed_wait() (internal.h).
+ * The core relies on a short count to look again after a full batch of
+ * events it drops itself (fetch_and_deliver() in poll.c): the refill
+ * loop in poller-kqueue.c is the backend's half of that one rule. */
 extern const size_t mw__os_poller_batch;
 int  mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev,
                         size_t cap, int64_t timeout_ns);

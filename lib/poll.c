@@ -282,7 +282,12 @@ ns_until(int64_t deadline, int64_t unit)
  * want is what one backend call may fetch: fewer than that means nothing
  * else was ready, and only then is 0 the truth once the timeout has run
  * out, so that a full batch of stale events (dropped by deliver()) never
- * hides a live one behind it whatever the timeout. */
+ * hides a live one behind it whatever the timeout.  This is the core's
+ * half of the batch rule in backend.h (mw__os_poller_wait()), for the
+ * events the core drops; the refill loop in poller-kqueue.c's wait is the
+ * backend's half, for the events that poller drops before the core sees
+ * them, so that a short count still means the kernel had no more.  Two
+ * sets of dropped events, one rule: neither loop can do the other's. */
 static int
 fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
                   int64_t timeout_ns, int64_t unit_ns)

@@ -419,7 +419,11 @@ mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
      * the batch, the room the left-out ones made is filled again at
      * once: a short count is then the kernel's own.  Otherwise a batch
      * whose kept events the core finds stale would end a run of
-     * timeout-0 waits with, say, a waker's event still behind it. */
+     * timeout-0 waits with, say, a waker's event still behind it.  This
+     * loop is the backend's half of the batch rule (backend.h), for the
+     * events this poller drops; the core's loop in fetch_and_deliver()
+     * (poll.c) is the other half, for the stale events the core drops,
+     * and relies on this one: neither repeats the other. */
     for (;;) {
         int n = kevent(p->kqfd, NULL, 0, buf, room,
                        timeout_ns >= 0 ? ts : NULL);
