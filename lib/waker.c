@@ -100,6 +100,16 @@ hub_unref(struct waker_hub *hub)
     free(hub);
 }
 
+/* Drop the reference of a waker freed while listed, for the consumer,
+ * which frees the waker itself: never the hub's last, as the poll holds
+ * one until mw__hub_orphan() ends, so the hub stays (hub_unref()'s count,
+ * without its freeing, which the consumer must never reach). */
+static void
+hub_drop_freed_waker(struct waker_hub *hub)
+{
+    (void)atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel);
+}
+
 MW_EXPORT int
 mw_waker_new(mw_waker **out, mw_poll *poll, mw_token token)
 {
@@ -293,9 +303,8 @@ emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
         if (!next)
             poll->leftover_tail = &poll->leftover;
         if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            /* Never the hub's last reference: the poll holds one. */
             free(w);
-            hub_unref(poll->hub);
+            hub_drop_freed_waker(poll->hub);
             continue;
         }
         ev[k].token = token;
@@ -334,7 +343,7 @@ mw__hub_orphan(mw_poll *poll)
 
         if (mw__pending_clear(&w->pending) == WAKER_FREED) {
             free(w);
-            hub_unref(hub);
+            hub_drop_freed_waker(hub);
         }
         w = next;
     }
