@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Descriptor helpers shared by the mechanism files.  Besides the choice
- * each of the epoll and poll(2) pollers makes of its finer timed call,
+ * Descriptor and system-call helpers shared by the backends, and the
+ * poller's timed call (mw__timed_wait()).  Besides the choice each of the
+ * epoll and poll(2) pollers makes of how to reach its finer timed call,
  * this is the one file in lib/ with HAVE_* conditionals: pipe2() sets
  * both flags atomically where it exists; elsewhere pipe() plus fcntl()
  * leaves a window in which a concurrent fork()+exec() in another thread
@@ -21,13 +22,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ThreadSanitizer keeps a table of descriptors that only the C library's
  * calls update: a close() it does not see makes it report a race with
  * the next user of the number.  Its builds take the C library's calls,
  * with cancellation off, as the pending flag takes another path there
- * (internal.h). */
+ * (core.h). */
 #if defined(MW_HAVE_SYSCALL_RW) && !defined(MW__TSAN)
 # define SYSCALL_RW 1
 # include <sys/syscall.h>
@@ -176,4 +179,28 @@ mw__close(int fd)
     mw__cancel_restore(old);
 #endif
     mw__errno_restore(saved);
+}
+
+/* The finer timed call was refused: for the whole process, as the kernel
+ * and its filters are.  One flag serves: exactly one poller is linked. */
+static atomic_bool fine_refused;
+
+int
+mw__timed_wait(int64_t timeout_ns, bool fine_built, struct timespec *ts,
+               int (*fine)(void *arg, const struct timespec *ts),
+               int (*coarse)(void *arg, int timeout_ms), void *arg)
+{
+    if (fine_built && timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0
+        && !atomic_load_explicit(&fine_refused, memory_order_relaxed)) {
+        int64_t sec = timeout_ns / 1000000000;
+        int n;
+
+        ts->tv_sec = (time_t)(sec < MW__FINE_MAX_S ? sec : MW__FINE_MAX_S);
+        ts->tv_nsec = (long)(timeout_ns % 1000000000);
+        n = fine(arg, ts);
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+            return n;
+        atomic_store_explicit(&fine_refused, true, memory_order_relaxed);
+    }
+    return coarse(arg, mw__timeout_ms(timeout_ns));
 }

@@ -1,41 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one internal header: the seam between the portable core (poll.c,
- * waker.c, version.c) and the mechanism files.  Exactly one poller-*.c and
- * one waker-*.c are linked, chosen by configure; the core never names one.
- * Calls cross the seam one way, from the core to the mechanisms; both
- * sides may call the shared helpers (fd.c, array.c), and a waker-*.c
- * calls the poller's functions to register its object, never the other
- * way round.  The core's own structs are in core.h, which only poll.c
- * and waker.c include.
- *
- * Valid pairs: epoll+eventfd, epoll+pipe, kqueue+user, kqueue+pipe,
- * poll+pipe.  The pipe waker works with any poller because it only
- * registers a descriptor through mw__poller_ctl(); "user" needs kqueue.
- *
- * Who calls what:
- *   - a poll has one waker kernel object, shared by all its wakers (the
- *     hub, core.h): mw_poll_new() opens and arms it, and the last of the
- *     poll and its wakers to be freed closes it, after the poller.
- *   - mw__waker_signal() runs on any thread and in signal handlers: it must
- *     be async-signal-safe (no locks, no allocation).
- *   - mw__poller_wait() and mw__waker_consume() run only on the thread in
- *     mw_poll_wait(), one at a time per poll.
- *   - mw__poller_ctl() and mw__waker_arm() run on any
- *     thread with the poll's lock held (struct mw_poll, core.h), possibly
- *     while another thread is in mw__poller_wait().
- *   - the *_open() and *_close() functions run without that lock, on an
- *     object no other thread uses yet or any more; the *_fd() functions
- *     run on any thread at any time and only read what *_open() set.
- *   - the *_close() functions run with in_child set in a fork() child of
- *     the process that made the object: another thread of the parent may
- *     have held any lock at the fork, and the kernel objects may be shared
- *     with the parent, so they then only close what the child inherited
- *     and free memory.
- *   - none of them needs to keep errno but mw__poller_fd(), which must not
- *     set it (mw_poll_fd() calls it bare): the core's other public
- *     functions save errno on entry and put it back on return (for
- *     mw__waker_signal(), its one caller, wake_signal() in waker.c, does).
+ * The helpers every file of lib/ may call: the export macro, descriptors
+ * and system calls (fd.c), array growth (array.c), errno, and timeouts.
+ * They call nothing of the core's or of a backend's.  The contract
+ * between the core and its backends is backend.h; the core's own structs
+ * and the pending flag's primitives are core.h.
  */
 #ifndef MW_INTERNAL_H
 #define MW_INTERNAL_H
@@ -49,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* poll.c defines mw_poll_wait_ts and mw_poll_wait_ts64 for both layouts
  * of struct timespec, not the one this build has: the header's prototype
@@ -56,27 +26,14 @@
 #define MW__BUILDING_LIBRARY 1
 #include <miowake.h>
 
-/* ---- code generation helpers ----
- * MW__NOINLINE, the locked-add fence below and MW_NOPLT in <miowake.h>
- * were each measured on the pending path of mw_waker_wake() (figures and
- * method in doc/PERFORMANCE.md).  Do not copy them to other code, or
- * change them, without the same measurement: they pay off only there. */
-
-#if defined(__GNUC__) || defined(__clang__)
-# define MW__NOINLINE __attribute__((noinline))
+#ifdef MW_HAVE_VISIBILITY
+# define MW_EXPORT __attribute__((visibility("default")))
 #else
-# define MW__NOINLINE
+# define MW_EXPORT
 #endif
 
-/* The full barrier of the pending-flag protocol (waker.c): a seq_cst
- * fence.  On x86-64 it is written as the locked add of zero below the
- * stack pointer that gcc emits for atomic_thread_fence(seq_cst) and that
- * Linux's smp_mb() is; clang (14 at least) emits mfence instead, which
- * costs about six times as much on AMD EPYC (measured: doc/PERFORMANCE.md,
- * not to be copied without measuring the same way).  Both
- * order all ordinary memory accesses; adding zero leaves the red zone's
- * bytes as they were.  ThreadSanitizer understands only the C11 fence,
- * so a TSan build keeps it. */
+/* A ThreadSanitizer build: the pending flag takes another path there
+ * (core.h), and so do fd.c's read(), write() and close(). */
 #if defined(__SANITIZE_THREAD__)
 # define MW__TSAN 1
 #elif defined(__has_feature)
@@ -84,70 +41,8 @@
 #  define MW__TSAN 1
 # endif
 #endif
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
-    && !defined(MW__TSAN)
-# define mw__fence_seq_cst() \
-    __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc")
-#else
-# define mw__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
-#endif
 
-/* The two ends of the pending flag (waker.c says why no wake is lost).
- * mw__pending_seen() is a producer's (2) and (3): true if the waker's
- * event is pending (the state is 1, LISTED in core.h), so that the wake
- * merges into it.  mw__pending_clear() is the consumer's clear and fence:
- * it sets the state to 0 unless it is 2 (FREED in core.h, which it
- * leaves), and returns the state it found.  The fences order atomic accesses only,
- * so plain data written before a wake that merges has no happens-before
- * edge to the consumer's reads, and ThreadSanitizer, which cannot tell,
- * stays blind to the protocol.  A ThreadSanitizer build therefore uses a
- * release read-modify-write and an acquire exchange instead: dearer, just
- * as correct (two read-modify-writes of one flag are totally ordered, so
- * one of them sees the other), and it shows TSan the edge, so that the
- * library's own TSan runs check the protocol rather than miss it. */
-static inline bool
-mw__pending_seen(atomic_int *pending)
-{
-#ifdef MW__TSAN
-    return atomic_fetch_or_explicit(pending, 0, memory_order_release) == 1;
-#else
-    mw__fence_seq_cst();
-    return atomic_load_explicit(pending, memory_order_relaxed) == 1;
-#endif
-}
-
-/* The compare-and-swap is a release: the consumer's reads of the waker
- * before it (its next and its token) happen before a wake that then
- * finds the state 0 writes them again.  A 2 is read with acquire: the
- * freeing thread's last accesses happen before the consumer frees it. */
-static inline int
-mw__pending_clear(atomic_int *pending)
-{
-    int old = atomic_load_explicit(pending, memory_order_acquire);
-
-    do {
-        if (old == 2)
-            return old;
-#ifdef MW__TSAN
-    } while (!atomic_compare_exchange_weak_explicit(
-                 pending, &old, 0, memory_order_acq_rel,
-                 memory_order_acquire));
-#else
-    } while (!atomic_compare_exchange_weak_explicit(
-                 pending, &old, 0, memory_order_release,
-                 memory_order_acquire));
-    mw__fence_seq_cst();
-#endif
-    return old;
-}
-
-/* ---- export and descriptor helpers (fd.c) ---- */
-
-#ifdef MW_HAVE_VISIBILITY
-# define MW_EXPORT __attribute__((visibility("default")))
-#else
-# define MW_EXPORT
-#endif
+/* ---- descriptor helpers (fd.c) ---- */
 
 /* Turn the calling thread's cancellation off; returns the state to give
  * back to mw__cancel_restore().  For calls that may be cancellation
@@ -168,7 +63,13 @@ int  mw__pipe(int fds[2]);
 int  mw__pipe_signal(int wfd);
 /* Empty a non-blocking pipe: read until a short read, EAGAIN or EOF. */
 void mw__fd_drain(int fd);
-/* Put errno back as the caller had it.  The store is volatile because
+/* close() that keeps errno, ignores EINTR (the descriptor is gone) and
+ * is never a cancellation point. */
+void mw__close(int fd);
+
+/* ---- errno ----
+ * The one way lib/ keeps the caller's errno: save it on entry (int saved
+ * = errno), put it back before returning.  The store is volatile because
  * clang takes the allocation functions to leave errno alone and deleted a
  * plain store made after a failed calloc() (t/fault-enomem). */
 static inline void
@@ -176,11 +77,8 @@ mw__errno_restore(int saved)
 {
     *(volatile int *)&errno = saved;
 }
-/* close() that keeps errno, ignores EINTR (the descriptor is gone) and
- * is never a cancellation point. */
-void mw__close(int fd);
 
-/* ---- array growth (array.c), for the core and the mechanism files ---- */
+/* ---- array growth (array.c), for the core and the backends ---- */
 
 /* Make *array, *len entries of elem bytes each, hold at least need
  * entries: from first entries (when *len is 0), double *len until it
@@ -189,17 +87,7 @@ void mw__close(int fd);
 int  mw__array_grow(void **array, size_t *len, size_t elem, size_t need,
                     size_t first);
 
-/* ---- cookies ----
- * Backends never see tokens.  They tag each kernel registration with a
- * cookie and report the cookie back; the core turns it into the caller's
- * token under its lock, which is what lets a registration or a waker go
- * away while a wait is running.  A descriptor's cookie is its number
- * (below 2^31); a waker's has MW__COOKIE_WAKER set, and its slot index
- * and the slot's generation below and above it (core.h).
- * Both fit in a uintptr_t, so a backend writes cookies into an mw_event
- * array of the poll's own, from which the core writes the caller's
- * events. */
-#define MW__COOKIE_WAKER ((mw_token)1 << 31)
+/* ---- timeouts ---- */
 
 /* A timeout in nanoseconds (negative: no limit) as the milliseconds of
  * poll(2) and epoll_wait(2): rounded up, so that a wait never ends
@@ -217,99 +105,24 @@ mw__timeout_ms(int64_t timeout_ns)
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-/* ---- poller: implemented by exactly one poller-*.c ---- */
-
-struct mw__poller;
-
-enum mw__ctl { MW__CTL_ADD, MW__CTL_MOD, MW__CTL_DEL };
-
-int  mw__poller_open(struct mw__poller **out);
-/* Close the poller's descriptors and free it, with no EPOLL_CTL_DEL or
- * EV_DELETE first on a set a child may share. */
-void mw__poller_close(struct mw__poller *p, bool in_child);
-/* ADD/MOD/DEL fd with its cookie.  interest (MW_READABLE...) is what fd
- * is to be watched for after the call, 0 for DEL; was is what it was
- * watched for before, 0 for ADD.  A kqueue keeps one knote per bit and
- * needs both to change all of them or none.  Errors come back as -errno:
- * the kernel's, or the poller's own where it keeps the set itself
- * (-EEXIST, -ENOENT, -ENOMEM from the poll(2) poller; -EBADF from the
- * kqueue poller for a file libkqueue cannot see was closed, and from
- * epoll's MOD for a number whose registered file was closed). */
-int  mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-                    mw_token cookie, unsigned interest, unsigned was);
-/* Block up to timeout_ns nanoseconds (negative: no limit, 0: do not
- * block); write up to cap (cookie, MW_EV_* flags) pairs into ev and
- * return their count, or -errno (-EINTR when a signal handler ran).  A
- * timeout the poller's call cannot express exactly is rounded up, never
- * down (mw__timeout_ms()); a whole number of milliseconds goes to the
- * call that takes milliseconds where there is one, so that mw_poll_wait()
- * makes the system calls it always made.  Its blocking call is the
- * library's one cancellation point: a poller that keeps state across it
- * must leave the poller usable when the thread is cancelled there (the
- * core releases its own -EBUSY guard in a cleanup handler), and must keep
- * no array on the waiting thread's stack nor take a local's address (see
- * wait_cancelled() in poll.c).  0 is a timeout, or, whatever the timeout,
- * a wake-up of the poller's own (the poll(2) poller's, when a
- * registration changed its set) or a wait cut short (a kqueue's longest
- * sleep): the core then waits again for what is left of it.  One call
- * fetches at most mw__poller_batch events; fewer than it could fetch
- * means that nothing else was ready, so a backend that leaves some of
- * the kernel's events out fetches again into their room while the
- * kernel's batches come full. */
-extern const size_t mw__poller_batch;
-int  mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                     int64_t timeout_ns);
-/* The descriptor to nest in another loop, or -ENOTSUP. */
-int  mw__poller_fd(const struct mw__poller *p);
-
-/* ---- waker: implemented by exactly one waker-*.c ---- */
-
-struct mw__waker;
-
-/* Create the poll's kernel object, not yet armed under a cookie.  A
- * mechanism that may fall back to another (EVFILT_USER to a pipe)
- * decides here. */
-int  mw__waker_open(struct mw__waker **out, struct mw__poller *p);
-/* Register the object with p under cookie, for MW_READABLE: edge-
- * triggered where the poller is (epoll, kqueue), level on poll(2). */
-int  mw__waker_arm(struct mw__waker *wk, struct mw__poller *p,
-                   mw_token cookie);
-/* Make the registered object readable.  Async-signal-safe (with the one
- * exception of EVFILT_USER under libkqueue, whose kevent() takes locks:
- * miowake(3)).  It may change errno; waker.c puts it back.  Called when
- * a wake put the first waker on the hub's empty ready list, or found a
- * signal owed (waker.c). */
-int  mw__waker_signal(struct mw__waker *wk);
-/* The wait collected the object's event: consume what it holds so that
- * the next signal makes a fresh edge: step (b) of the argument in
- * waker.c, run by the wait (poll.c) before it takes the ready list. */
-void mw__waker_consume(struct mw__waker *wk);
-/* Release everything, after the poller was closed (the poll is freed)
- * or, in a fork() child, with in_child set.  Also called when
- * mw_poll_new() fails after mw__waker_open(): then the object is not
- * registered. */
-void mw__waker_close(struct mw__waker *wk, bool in_child);
-/* The descriptor the object registered with the poller, or -1 if it has
- * none (EVFILT_USER): the core keeps callers from registering it. */
-int  mw__waker_fd(const struct mw__waker *wk);
-
-/* ---- kqueue poller services for the EVFILT_USER waker (waker-user.c) ----
- * Defined by poller-kqueue.c, so named mw__poller_ like everything a
- * poller-*.c defines; only waker-user.c calls them, which configure links
- * with the kqueue poller alone.  The kqueue is reference-counted
- * (atomically: ref and unref run on any thread) so that a waker keeps it
- * open after its poll is freed.  mw__poller_kqueue_change() applies one
- * kevent change; it is also the EVFILT_USER waker's signal. */
-
-/* configure defines it to 1 when <sys/event.h> is libkqueue's. */
-#ifndef MW_KQUEUE_EMULATED
-# define MW_KQUEUE_EMULATED 0
-#endif
-
-struct mw__poller *mw__poller_kqueue_ref(struct mw__poller *p);
-void mw__poller_kqueue_unref(struct mw__poller *p, bool in_child);
-int  mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
-                              short filter, unsigned short flags,
-                              unsigned int fflags, mw_token cookie);
+/* The blocking call of a poller that has two, one taking a timespec (the
+ * finer: epoll_pwait2(), ppoll()) and one taking milliseconds
+ * (epoll_wait(), poll()), made the one way both pollers make it (fd.c):
+ * a timeout that is not a whole number of milliseconds goes to fine(),
+ * given *ts set to it (at most MW__FINE_MAX_S seconds: a longer wait ends
+ * early with no events, and the core waits again for what is left), as
+ * long as fine_built says the build has one and the process has not seen
+ * it refused; every other timeout goes to coarse(), given
+ * mw__timeout_ms(timeout_ns), so that mw_poll_wait() makes the system
+ * calls it always made.  The first ENOSYS or EPERM from fine() (an older
+ * kernel, a seccomp filter) is remembered for the whole process, as the
+ * kernel and its filters are, and that call and all later ones take
+ * coarse(), rounded up.  Returns what the call made returned, with its
+ * errno.  ts is the poller's, not on the waiting thread's stack (see
+ * wait_cancelled() in poll.c). */
+#define MW__FINE_MAX_S 1000000
+int  mw__timed_wait(int64_t timeout_ns, bool fine_built, struct timespec *ts,
+                    int (*fine)(void *arg, const struct timespec *ts),
+                    int (*coarse)(void *arg, int timeout_ms), void *arg);
 
 #endif /* MW_INTERNAL_H */

@@ -2,9 +2,9 @@
 /*
  * The portable half of mw_poll: argument checks, errno preservation, the
  * table (core.h) that turns the cookies a backend reports into the
- * caller's tokens, and the consumer's side of the wakers' ready list
- * (waker.c argues the protocol; take_ready() and emit_ready() here are
- * its steps (b) to (g)).  Owning the table in the core, rather than
+ * caller's tokens, and the wait, which hands the wakers' event to
+ * mw__hub_deliver() (waker.c, beside the protocol it is a half of).
+ * Owning the table in the core, rather than
  * trusting the kernel's copy of a token, is what makes every backend
  * agree on -EEXIST/-ENOENT, and lets a registration vanish while another
  * thread waits: an event whose cookie no longer names a live entry is
@@ -27,13 +27,6 @@
  * libuv's batch, and epoll's. */
 #define FETCH_MAX 1024
 
-static int
-keep_errno(int saved, int rc)
-{
-    mw__errno_restore(saved);
-    return rc;
-}
-
 /* fd's slot if the table reaches that far, else NULL.  Lock held. */
 static struct fd_slot *
 slot_of(mw_poll *poll, size_t fd)
@@ -53,95 +46,6 @@ check_args(const mw_poll *poll, int fd, unsigned interest)
     return 0;
 }
 
-/* The poll's one waker object, armed under HUB_COOKIE, and its ready
- * list; the poll holds the first reference. */
-static int
-hub_open(mw_poll *poll)
-{
-    struct waker_hub *hub;
-    void *mem;
-    int rc;
-
-    if (posix_memalign(&mem, alignof(struct waker_hub), sizeof(*hub)) != 0)
-        return -ENOMEM;
-    hub = mem;
-    atomic_init(&hub->head, NULL);
-    atomic_init(&hub->owed, 0);
-    atomic_init(&hub->refs, 1);
-    atomic_init(&hub->orphaned, 0);
-    hub->pid = poll->pid;
-    rc = mw__waker_open(&hub->kobj, poll->poller);
-    if (rc < 0) {
-        free(hub);
-        return rc;
-    }
-    rc = mw__waker_arm(hub->kobj, poll->poller, HUB_COOKIE);
-    if (rc < 0) {
-        mw__waker_close(hub->kobj, false);
-        free(hub);
-        return rc;
-    }
-    poll->hub = hub;
-    return 0;
-}
-
-/* Steps (b) and (c) of the argument in waker.c, on the hub's event:
- * consume the kernel object, then take the whole ready list, and queue
- * it, oldest push first, behind what an earlier wait left.  The waiting
- * thread alone. */
-static void
-take_ready(mw_poll *poll)
-{
-    mw_waker *w, *oldest, *fifo = NULL;
-
-    mw__waker_consume(poll->hub->kobj);
-    w = atomic_exchange_explicit(&poll->hub->head, NULL,
-                                 memory_order_acquire);
-    oldest = NULL;
-    while (w) {
-        mw_waker *next = w->next;
-
-        if (!oldest)
-            oldest = w;
-        w->next = fifo;
-        fifo = w;
-        w = next;
-    }
-    if (!fifo)
-        return;
-    *poll->leftover_tail = fifo;
-    poll->leftover_tail = &oldest->next;
-}
-
-/* Steps (d) to (g): hand out up to room of the queued wakers' events.
- * A waker freed while listed is freed here instead.  The waiting thread
- * alone. */
-static int
-emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
-{
-    size_t k = 0;
-
-    while (poll->leftover && k < room) {
-        mw_waker *w = poll->leftover;
-        mw_waker *next = w->next;
-        mw_token token = w->token;
-
-        poll->leftover = next;
-        if (!next)
-            poll->leftover_tail = &poll->leftover;
-        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            /* Never the hub's last reference: the poll holds one. */
-            free(w);
-            mw__hub_unref(poll->hub);
-            continue;
-        }
-        ev[k].token = token;
-        ev[k].flags = MW_EV_READABLE;
-        k++;
-    }
-    return (int)k;
-}
-
 MW_EXPORT int
 mw_poll_new(mw_poll **out)
 {
@@ -153,69 +57,47 @@ mw_poll_new(mw_poll **out)
         return -EINVAL;
     *out = NULL;
     poll = calloc(1, sizeof(*poll));
-    if (!poll)
-        return keep_errno(saved, -ENOMEM);
+    if (!poll) {
+        mw__errno_restore(saved);
+        return -ENOMEM;
+    }
     atomic_init(&poll->waiting, 0);
-    poll->nfetched = mw__poller_batch < FETCH_MAX ? mw__poller_batch
-                                                  : FETCH_MAX;
+    poll->nfetched = mw__os_poller_batch < FETCH_MAX ? mw__os_poller_batch
+                                                     : FETCH_MAX;
     poll->fetched = malloc(poll->nfetched * sizeof(*poll->fetched));
     if (!poll->fetched) {
         free(poll);
-        return keep_errno(saved, -ENOMEM);
+        mw__errno_restore(saved);
+        return -ENOMEM;
     }
     rc = pthread_mutex_init(&poll->lock, NULL);
     if (rc != 0) {
         rc = -rc;
         goto fail;
     }
-    rc = mw__poller_open(&poll->poller);
+    rc = mw__os_poller_open(&poll->poller);
     if (rc < 0) {
         pthread_mutex_destroy(&poll->lock);
         goto fail;
     }
     poll->pid = getpid();
-    rc = hub_open(poll);
+    rc = mw__hub_open(poll);
     if (rc < 0) {
-        mw__poller_close(poll->poller, false);
+        mw__os_poller_close(poll->poller, false);
         pthread_mutex_destroy(&poll->lock);
         goto fail;
     }
     poll->leftover = NULL;
     poll->leftover_tail = &poll->leftover;
     *out = poll;
-    return keep_errno(saved, 0);
+    mw__errno_restore(saved);
+    return 0;
 
 fail:
     free(poll->fetched);
     free(poll);
-    return keep_errno(saved, rc);
-}
-
-/* The poll is going: nobody will take the ready list again.  Wakers
- * still alive keep waking the hub's kernel object, which stays open
- * until the last of them is freed, and their wakes return 0.  The listed
- * ones are made idle, and those freed while listed are freed now; a
- * waker listed from now on and then freed is freed with the hub. */
-static void
-orphan_hub(mw_poll *poll)
-{
-    struct waker_hub *hub = poll->hub;
-    mw_waker *w;
-
-    atomic_store_explicit(&hub->orphaned, 1, memory_order_seq_cst);
-    w = atomic_exchange_explicit(&hub->head, NULL, memory_order_acquire);
-    *poll->leftover_tail = w;
-    w = poll->leftover;
-    while (w) {
-        mw_waker *next = w->next;
-
-        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
-            free(w);
-            mw__hub_unref(hub);
-        }
-        w = next;
-    }
-    mw__hub_unref(hub);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT void
@@ -227,8 +109,8 @@ mw_poll_free(mw_poll *poll)
     if (!poll)
         return;
     in_child = poll->pid != getpid();
-    mw__poller_close(poll->poller, in_child);
-    orphan_hub(poll);
+    mw__os_poller_close(poll->poller, in_child);
+    mw__hub_orphan(poll);
     /* In a fork() child the lock may have been held by a thread of the
      * parent, and destroying a held mutex is undefined. */
     if (!in_child)
@@ -246,27 +128,29 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     int saved = errno;
     int rc = check_args(poll, fd, interest);
 
-    if (rc < 0)
-        return keep_errno(saved, rc);
+    if (rc < 0) {
+        mw__errno_restore(saved);
+        return rc;
+    }
     pthread_mutex_lock(&poll->lock);
     slot = slot_of(poll, (size_t)fd);
     /* The wakers' kernel object is the poll's own: a kqueue would let
      * the caller's registration take its knote over. */
-    if ((slot && slot->registered) || fd == mw__waker_fd(poll->hub->kobj)) {
+    if ((slot && slot->registered) || fd == mw__os_waker_fd(poll->hub->kobj)) {
         rc = -EEXIST;
         goto out;
     }
     /* The kernel first: it is what says -EBADF for a descriptor that is
      * not open, before a huge number could make the table grow. */
-    rc = mw__poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
-                        interest, 0);
+    rc = mw__os_poller_ctl(poll->poller, MW__CTL_ADD, fd, (mw_token)fd,
+                           interest, 0);
     if (rc < 0)
         goto out;
     rc = mw__array_grow((void **)&poll->fds, &poll->nfds, sizeof(*poll->fds),
                         (size_t)fd + 1, 16);
     if (rc < 0) {
-        (void)mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
-                             0, interest);
+        (void)mw__os_poller_ctl(poll->poller, MW__CTL_DEL, fd,
+                                (mw_token)fd, 0, interest);
         goto out;
     }
     poll->fds[fd].token = token;
@@ -274,7 +158,8 @@ mw_poll_register(mw_poll *poll, int fd, mw_token token, unsigned interest)
     poll->fds[fd].registered = true;
 out:
     pthread_mutex_unlock(&poll->lock);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT int
@@ -284,22 +169,25 @@ mw_poll_reregister(mw_poll *poll, int fd, mw_token token, unsigned interest)
     int saved = errno;
     int rc = check_args(poll, fd, interest);
 
-    if (rc < 0)
-        return keep_errno(saved, rc);
+    if (rc < 0) {
+        mw__errno_restore(saved);
+        return rc;
+    }
     pthread_mutex_lock(&poll->lock);
     slot = slot_of(poll, (size_t)fd);
     if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
-        rc = mw__poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
-                            interest, slot->interest);
+        rc = mw__os_poller_ctl(poll->poller, MW__CTL_MOD, fd, (mw_token)fd,
+                               interest, slot->interest);
         if (rc == 0) {
             slot->token = token;
             slot->interest = interest;
         }
     }
     pthread_mutex_unlock(&poll->lock);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT int
@@ -318,18 +206,17 @@ mw_poll_deregister(mw_poll *poll, int fd)
     if (!slot || !slot->registered) {
         rc = -ENOENT;
     } else {
-        rc = mw__poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd, 0,
-                            slot->interest);
-        /* A descriptor closed (or replaced by dup2) before deregistering
-         * has already left the kernel's set; releasing its slot is all
-         * that is left to do. */
-        if (rc == -EBADF || rc == -ENOENT)
-            rc = 0;
+        /* 0 also for a descriptor closed (or replaced by dup2) before
+         * deregistering: it has already left the kernel's set, and
+         * releasing its slot is all that is left to do (backend.h). */
+        rc = mw__os_poller_ctl(poll->poller, MW__CTL_DEL, fd, (mw_token)fd,
+                               0, slot->interest);
         if (rc == 0)
             slot->registered = false;
     }
     pthread_mutex_unlock(&poll->lock);
-    return keep_errno(saved, rc);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 /* Turn the n (cookie, flags) pairs the backend fetched into the caller's
@@ -363,9 +250,8 @@ deliver(mw_poll *poll, struct mw_event *ev, int n, size_t capacity)
         }
         pthread_mutex_unlock(&poll->lock);
     }
-    if (hub_event)
-        take_ready(poll);
-    return kept + emit_ready(poll, ev + kept, capacity - (size_t)kept);
+    return kept + mw__hub_deliver(poll, ev + kept,
+                                  capacity - (size_t)kept, hub_event);
 }
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -396,7 +282,12 @@ ns_until(int64_t deadline, int64_t unit)
  * want is what one backend call may fetch: fewer than that means nothing
  * else was ready, and only then is 0 the truth once the timeout has run
  * out, so that a full batch of stale events (dropped by deliver()) never
- * hides a live one behind it whatever the timeout. */
+ * hides a live one behind it whatever the timeout.  This is the core's
+ * half of the batch rule in backend.h (mw__os_poller_wait()), for the
+ * events the core drops; the refill loop in poller-kqueue.c's wait is the
+ * backend's half, for the events that poller drops before the core sees
+ * them, so that a short count still means the kernel had no more.  Two
+ * sets of dropped events, one rule: neither loop can do the other's. */
 static int
 fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
                   int64_t timeout_ns, int64_t unit_ns)
@@ -411,8 +302,8 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
     if (poll->leftover) {
         size_t room = capacity / 2 < poll->nfetched ? capacity / 2
                                                     : poll->nfetched;
-        int fetched = room > 0 ? mw__poller_wait(poll->poller, poll->fetched,
-                                                 room, 0)
+        int fetched = room > 0 ? mw__os_poller_wait(poll->poller,
+                                                    poll->fetched, room, 0)
                                : 0;
         int n = deliver(poll, events, fetched > 0 ? fetched : 0, capacity);
 
@@ -429,8 +320,8 @@ fetch_and_deliver(mw_poll *poll, struct mw_event *events, size_t capacity,
             deadline = now + timeout_ns;
     }
     for (;;) {
-        int fetched = mw__poller_wait(poll->poller, poll->fetched, want,
-                                      timeout_ns);
+        int fetched = mw__os_poller_wait(poll->poller, poll->fetched, want,
+                                         timeout_ns);
         int n = fetched > 0 ? deliver(poll, events, fetched, capacity)
                             : fetched;
 
@@ -489,14 +380,15 @@ mw_poll_wait(mw_poll *poll, struct mw_event *events, size_t capacity,
              int timeout_ms)
 {
     int saved = errno;
+    int n;
 
     if (!poll || !events || capacity == 0)
         return -EINVAL;
-    return keep_errno(saved,
-                      wait_guarded(poll, events, capacity,
-                                   timeout_ms < 0 ? -1
-                                       : (int64_t)timeout_ms * MW__NS_PER_MS,
-                                   MW__NS_PER_MS));
+    n = wait_guarded(poll, events, capacity,
+                     timeout_ms < 0 ? -1 : (int64_t)timeout_ms * MW__NS_PER_MS,
+                     MW__NS_PER_MS);
+    mw__errno_restore(saved);
+    return n;
 }
 
 /*
@@ -574,8 +466,9 @@ wait_ts(mw_poll *poll, struct mw_event *events, size_t capacity,
     rc = timeout_from(none, sec, nsec, &timeout_ns);
     if (rc < 0)
         return rc;
-    return keep_errno(saved, wait_guarded(poll, events, capacity,
-                                          timeout_ns, 1));
+    rc = wait_guarded(poll, events, capacity, timeout_ns, 1);
+    mw__errno_restore(saved);
+    return rc;
 }
 
 MW_EXPORT int
@@ -601,5 +494,5 @@ mw_poll_fd(const mw_poll *poll)
 {
     if (!poll)
         return -EINVAL;
-    return mw__poller_fd(poll->poller);
+    return mw__os_poller_fd(poll->poller);
 }

@@ -11,13 +11,13 @@
  * A timeout finer than a millisecond needs epoll_pwait2() (Linux 5.11).
  * An older kernel, or a seccomp filter, refuses it with ENOSYS (EPERM
  * under some filters): from then on the process rounds such timeouts up
- * to milliseconds for epoll_wait(), as a build without it always does.
+ * to milliseconds for epoll_wait(), as a build without it always does
+ * (mw__timed_wait() in fd.c makes that choice).
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -40,30 +40,21 @@
  * just means the rest comes with the next wait. */
 #define BATCH 1024
 
-const size_t mw__poller_batch = BATCH;
+const size_t mw__os_poller_batch = BATCH;
 
-struct mw__poller {
+struct mw__os_poller {
     int epfd;
     /* The waiting thread's, here rather than on its stack: see
      * wait_cancelled() in poll.c. */
+    int max;                    /* the events this wait may fetch */
     struct timespec timeout;
     struct epoll_event buf[BATCH];
 };
 
-/* The longest sleep asked of epoll_pwait2(): a 32-bit time_t holds
- * it.  A longer wait ends early with no events, and the core waits
- * again for what is left of it. */
-#define MAX_PWAIT2_S 1000000
-
-/* epoll_pwait2() was refused: for the whole process, as the kernel and
- * its filters are. */
-static atomic_bool pwait2_refused;
-
-
 int
-mw__poller_open(struct mw__poller **out)
+mw__os_poller_open(struct mw__os_poller **out)
 {
-    struct mw__poller *p = malloc(sizeof(*p));
+    struct mw__os_poller *p = malloc(sizeof(*p));
 
     if (!p)
         return -ENOMEM;
@@ -82,7 +73,7 @@ mw__poller_open(struct mw__poller **out)
 }
 
 void
-mw__poller_close(struct mw__poller *p, bool in_child)
+mw__os_poller_close(struct mw__os_poller *p, bool in_child)
 {
     (void)in_child;
     mw__close(p->epfd);
@@ -127,8 +118,8 @@ epoll_to_flags(uint32_t e)
 }
 
 int
-mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest, unsigned was)
+mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
+                  mw_token cookie, unsigned interest, unsigned was)
 {
     /* DEL ignores the event, but kernels before 2.6.9 insist on one. */
     struct epoll_event ev = {
@@ -140,9 +131,12 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
 
     (void)was;
     if (epoll_ctl(p->epfd, eop, fd, &ev) < 0) {
-        /* A modified number not in the set: its registered file was
-         * closed and the number names a new one, which to the caller is
-         * a closed descriptor, as when the number is still closed. */
+        /* A number not in the set: its registered file was closed (the
+         * close took it out of the set) and the number names a new one,
+         * which is, as when the number is still closed (EBADF), a closed
+         * descriptor: MOD says so, and DEL has nothing left to do. */
+        if (op == MW__CTL_DEL && (errno == EBADF || errno == ENOENT))
+            return 0;
         if (op == MW__CTL_MOD && errno == ENOENT)
             return -EBADF;
         return -errno;
@@ -182,29 +176,32 @@ pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts)
 }
 #endif
 
-int
-mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int64_t timeout_ns)
+/* The two timed calls, as mw__timed_wait() makes them. */
+static int
+fine_wait(void *arg, const struct timespec *ts)
 {
-    int max = cap < BATCH ? (int)cap : BATCH;
-    bool fine = timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0;
+    struct mw__os_poller *p = arg;
+
+    return pwait2(p->epfd, p->buf, p->max, ts);
+}
+
+static int
+coarse_wait(void *arg, int timeout_ms)
+{
+    struct mw__os_poller *p = arg;
+
+    return epoll_wait(p->epfd, p->buf, p->max, timeout_ms);
+}
+
+int
+mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
+                   int64_t timeout_ns)
+{
     int n;
 
-    if (PWAIT2_BUILT && fine
-        && !atomic_load_explicit(&pwait2_refused, memory_order_relaxed)) {
-        int64_t sec = timeout_ns / 1000000000;
-
-        p->timeout.tv_sec = (time_t)(sec < MAX_PWAIT2_S ? sec : MAX_PWAIT2_S);
-        p->timeout.tv_nsec = (long)(timeout_ns % 1000000000);
-        n = pwait2(p->epfd, p->buf, max, &p->timeout);
-        if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-            atomic_store_explicit(&pwait2_refused, true,
-                                  memory_order_relaxed);
-            n = epoll_wait(p->epfd, p->buf, max, mw__timeout_ms(timeout_ns));
-        }
-    } else {
-        n = epoll_wait(p->epfd, p->buf, max, mw__timeout_ms(timeout_ns));
-    }
+    p->max = cap < BATCH ? (int)cap : BATCH;
+    n = mw__timed_wait(timeout_ns, PWAIT2_BUILT, &p->timeout, fine_wait,
+                       coarse_wait, p);
     if (n < 0)
         return -errno;
     for (int i = 0; i < n; i++) {
@@ -215,7 +212,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 }
 
 int
-mw__poller_fd(const struct mw__poller *p)
+mw__os_poller_fd(const struct mw__os_poller *p)
 {
     return p->epfd;
 }

@@ -17,7 +17,7 @@
  * a live kqueue rather than on whatever reused the number.  A dup() would
  * not do: libkqueue finds a kqueue by its descriptor number.
  */
-#include "internal.h"
+#include "poller-kqueue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +53,7 @@
     _Generic((kev).udata, void *: (void *)(cookie), \
              default: (intptr_t)(cookie))
 
-const size_t mw__poller_batch = BATCH;
+const size_t mw__os_poller_batch = BATCH;
 
 /*
  * libkqueue cannot see close(): it keeps a closed descriptor's knotes, and
@@ -76,7 +76,7 @@ struct registered_file {
     bool known;
 };
 
-struct mw__poller {
+struct mw__os_poller {
     int kqfd;
     atomic_int refs;            /* the poll, plus each EVFILT_USER waker */
     struct registered_file *files;  /* by descriptor, emulation only */
@@ -113,9 +113,9 @@ kqueue_cloexec(void)
 }
 
 int
-mw__poller_open(struct mw__poller **out)
+mw__os_poller_open(struct mw__os_poller **out)
 {
-    struct mw__poller *p = malloc(sizeof(*p));
+    struct mw__os_poller *p = malloc(sizeof(*p));
     int cancel;
 
     if (!p)
@@ -137,15 +137,15 @@ mw__poller_open(struct mw__poller **out)
     return 0;
 }
 
-struct mw__poller *
-mw__poller_kqueue_ref(struct mw__poller *p)
+struct mw__os_poller *
+mw__os_poller_kqueue_ref(struct mw__os_poller *p)
 {
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     return p;
 }
 
 void
-mw__poller_kqueue_unref(struct mw__poller *p, bool in_child)
+mw__os_poller_kqueue_unref(struct mw__os_poller *p, bool in_child)
 {
     /* acq_rel: the last owner must see every other owner's use before it
      * closes the descriptor. */
@@ -162,9 +162,9 @@ mw__poller_kqueue_unref(struct mw__poller *p, bool in_child)
 }
 
 void
-mw__poller_close(struct mw__poller *p, bool in_child)
+mw__os_poller_close(struct mw__os_poller *p, bool in_child)
 {
-    mw__poller_kqueue_unref(p, in_child);
+    mw__os_poller_kqueue_unref(p, in_child);
 }
 
 /* Apply one change and report its own error: simpler to read than an
@@ -175,9 +175,9 @@ mw__poller_close(struct mw__poller *p, bool in_child)
  * makes calls that are, with its own locks held: cancellation is off
  * around it, as the library is no cancellation point outside a wait. */
 int
-mw__poller_kqueue_change(struct mw__poller *p, uintptr_t ident,
-                         short filter, unsigned short flags,
-                         unsigned int fflags, mw_token cookie)
+mw__os_poller_kqueue_change(struct mw__os_poller *p, uintptr_t ident,
+                            short filter, unsigned short flags,
+                            unsigned int fflags, mw_token cookie)
 {
     struct kevent kev;
     int cancel = mw__cancel_off();
@@ -211,7 +211,7 @@ static const struct {
 /* Delete the filters of fd in mask; the first error other than ENOENT
  * (not there: nothing to delete) is returned. */
 static int
-delete_filters(struct mw__poller *p, int fd, unsigned mask)
+delete_filters(struct mw__os_poller *p, int fd, unsigned mask)
 {
     int rc = 0;
 
@@ -220,8 +220,8 @@ delete_filters(struct mw__poller *p, int fd, unsigned mask)
 
         if (!(mask & filters[i].interest))
             continue;
-        drc = mw__poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                                       EV_DELETE, 0, 0);
+        drc = mw__os_poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                                          EV_DELETE, 0, 0);
         if (drc < 0 && drc != -ENOENT && rc == 0)
             rc = drc;
     }
@@ -231,7 +231,7 @@ delete_filters(struct mw__poller *p, int fd, unsigned mask)
 /* The registration of fd as libkqueue may still hold it; NULL where no
  * file was noted (and always on a kernel kqueue). */
 static struct registered_file *
-file_of(struct mw__poller *p, int fd)
+file_of(struct mw__os_poller *p, int fd)
 {
     return (size_t)fd < p->nfiles ? &p->files[fd] : NULL;
 }
@@ -240,7 +240,7 @@ file_of(struct mw__poller *p, int fd)
  * when fd is closed: deleting a closed descriptor's knotes is safe, as its
  * number names nothing in libkqueue's epoll set. */
 static bool
-file_replaced(struct mw__poller *p, int fd)
+file_replaced(struct mw__os_poller *p, int fd)
 {
     const struct registered_file *f = file_of(p, fd);
     struct stat st;
@@ -253,7 +253,7 @@ file_replaced(struct mw__poller *p, int fd)
 /* Note the file fd names now (st), and first delete the knotes a closed
  * file left under its number (see struct registered_file). */
 static int
-note_file(struct mw__poller *p, int fd, const struct stat *st)
+note_file(struct mw__os_poller *p, int fd, const struct stat *st)
 {
     struct registered_file *f;
     int rc;
@@ -296,19 +296,24 @@ refusal(int fd, unsigned interest, int rc)
  * when all of them are in are the unwanted ones deleted.  A failed add
  * takes back just the filters the registration did not have before. */
 int
-mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest, unsigned was)
+mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
+                  mw_token cookie, unsigned interest, unsigned was)
 {
     struct stat st;
     int rc;
 
     if (op != MW__CTL_ADD && file_replaced(p, fd)) {
-        /* The registered file is closed, as a BSD kernel would say. */
+        /* The registered file is closed, as a BSD kernel would say: MOD
+         * fails, and DEL has nothing left to do (backend.h). */
         file_of(p, fd)->left |= was;
-        return -EBADF;
+        return op == MW__CTL_DEL ? 0 : -EBADF;
     }
-    if (op == MW__CTL_DEL)
-        return delete_filters(p, fd, was);
+    if (op == MW__CTL_DEL) {
+        /* EBADF: the descriptor was closed, which removed its knotes
+         * (ENOENT, a knote not there, is no error to delete_filters()). */
+        rc = delete_filters(p, fd, was);
+        return rc == -EBADF ? 0 : rc;
+    }
     if ((interest & MW_PRIORITY) && !HAVE_EXCEPT)
         return -ENOTSUP;
     /* A BSD kernel refuses a closed descriptor with EBADF; libkqueue,
@@ -328,9 +333,9 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     for (size_t i = 0; i < NFILTERS; i++) {
         if (!(interest & filters[i].interest))
             continue;
-        rc = mw__poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
-                                      EV_ADD | EV_CLEAR, filters[i].fflags,
-                                      cookie);
+        rc = mw__os_poller_kqueue_change(p, (uintptr_t)fd, filters[i].filter,
+                                         EV_ADD | EV_CLEAR, filters[i].fflags,
+                                         cookie);
         if (rc < 0) {
             (void)delete_filters(p, fd, interest & ~was);
             return refusal(fd, filters[i].interest, rc);
@@ -386,8 +391,8 @@ kevent_to_flags(const struct kevent *kev)
 }
 
 int
-mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int64_t timeout_ns)
+mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
+                   int64_t timeout_ns)
 {
     struct kevent *buf = p->buf;
     struct timespec *ts = &p->timeout;
@@ -414,7 +419,11 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
      * the batch, the room the left-out ones made is filled again at
      * once: a short count is then the kernel's own.  Otherwise a batch
      * whose kept events the core finds stale would end a run of
-     * timeout-0 waits with, say, a waker's event still behind it. */
+     * timeout-0 waits with, say, a waker's event still behind it.  This
+     * loop is the backend's half of the batch rule (backend.h), for the
+     * events this poller drops; the core's loop in fetch_and_deliver()
+     * (poll.c) is the other half, for the stale events the core drops,
+     * and relies on this one: neither repeats the other. */
     for (;;) {
         int n = kevent(p->kqfd, NULL, 0, buf, room,
                        timeout_ns >= 0 ? ts : NULL);
@@ -455,7 +464,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 }
 
 int
-mw__poller_fd(const struct mw__poller *p)
+mw__os_poller_fd(const struct mw__os_poller *p)
 {
     /* libkqueue's descriptor is one end of a socketpair that never turns
      * readable, so a loop nesting it would sleep through every event. */

@@ -15,27 +15,18 @@
  * A timeout finer than a millisecond goes to ppoll() where the C library
  * has it; where it has not, or the kernel or a seccomp filter refuses it
  * (ENOSYS, EPERM), the process rounds such timeouts up to milliseconds
- * for poll() from then on.
+ * for poll() from then on (mw__timed_wait() in fd.c makes that choice).
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* The longest sleep asked of ppoll(): a 32-bit time_t holds it.  A
- * longer wait ends early with no events, and the core waits again for
- * what is left of it. */
-#define MAX_PPOLL_S 1000000
-
-/* ppoll() was refused: for the whole process. */
-static atomic_bool ppoll_refused;
 
 #ifdef HAVE_PPOLL
 # define PPOLL_BUILT 1
@@ -56,7 +47,7 @@ timed_poll(struct pollfd *fds, nfds_t n, const struct timespec *ts)
 #endif
 
 /* A wait reports every ready entry that fits. */
-const size_t mw__poller_batch = SIZE_MAX;
+const size_t mw__os_poller_batch = SIZE_MAX;
 
 /* Linux reports a peer's shutdown of its writing side separately. */
 #ifndef POLLRDHUP
@@ -70,7 +61,7 @@ struct pollset {
     size_t cap;
 };
 
-struct mw__poller {
+struct mw__os_poller {
     pthread_mutex_t lock;       /* guards all but `snap` */
     struct pollset set;         /* entry 0 is intr[0] */
     size_t *index;              /* descriptor -> entry in set, 0 if none */
@@ -108,9 +99,9 @@ reserve(struct pollset *s, size_t need)
 }
 
 int
-mw__poller_open(struct mw__poller **out)
+mw__os_poller_open(struct mw__os_poller **out)
 {
-    struct mw__poller *p = calloc(1, sizeof(*p));
+    struct mw__os_poller *p = calloc(1, sizeof(*p));
     int rc;
 
     if (!p)
@@ -145,7 +136,7 @@ fail:
 }
 
 void
-mw__poller_close(struct mw__poller *p, bool in_child)
+mw__os_poller_close(struct mw__os_poller *p, bool in_child)
 {
     mw__close(p->intr[0]);
     mw__close(p->intr[1]);
@@ -196,7 +187,7 @@ poll_to_flags(short r)
 
 /* Make a blocked wait return so that it sees the change.  Lock held. */
 static void
-interrupt_wait(struct mw__poller *p)
+interrupt_wait(struct mw__os_poller *p)
 {
     p->gen++;
     if (!p->waiting || p->interrupted)
@@ -208,13 +199,13 @@ interrupt_wait(struct mw__poller *p)
 }
 
 static size_t
-entry_of(const struct mw__poller *p, int fd)
+entry_of(const struct mw__os_poller *p, int fd)
 {
     return (size_t)fd < p->nindex ? p->index[fd] : 0;
 }
 
 static int
-add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
+add(struct mw__os_poller *p, int fd, mw_token cookie, unsigned interest)
 {
     size_t i = p->set.len;
     int rc;
@@ -237,7 +228,7 @@ add(struct mw__poller *p, int fd, mw_token cookie, unsigned interest)
 }
 
 static void
-remove_entry(struct mw__poller *p, int fd, size_t i)
+remove_entry(struct mw__os_poller *p, int fd, size_t i)
 {
     size_t last = p->set.len - 1;
 
@@ -251,8 +242,8 @@ remove_entry(struct mw__poller *p, int fd, size_t i)
 }
 
 int
-mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
-               mw_token cookie, unsigned interest, unsigned was)
+mw__os_poller_ctl(struct mw__os_poller *p, enum mw__ctl op, int fd,
+                  mw_token cookie, unsigned interest, unsigned was)
 {
     size_t i;
     int rc = 0;
@@ -276,9 +267,12 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
         p->set.cookies[i] = cookie;
         break;
     case MW__CTL_DEL:
+        /* Not in the set: gone already, which DEL answers with 0 on every
+         * poller (backend.h); nothing changed for a wait to see.  (The
+         * core deletes only what it added, so it never meets this.) */
         if (!i) {
-            rc = -ENOENT;
-            break;
+            pthread_mutex_unlock(&p->lock);
+            return 0;
         }
         remove_entry(p, fd, i);
         break;
@@ -289,9 +283,26 @@ mw__poller_ctl(struct mw__poller *p, enum mw__ctl op, int fd,
     return rc;
 }
 
+/* The two timed calls on the snapshot, as mw__timed_wait() makes them. */
+static int
+fine_wait(void *arg, const struct timespec *ts)
+{
+    struct mw__os_poller *p = arg;
+
+    return timed_poll(p->snap.fds, (nfds_t)p->snap.len, ts);
+}
+
+static int
+coarse_wait(void *arg, int timeout_ms)
+{
+    struct mw__os_poller *p = arg;
+
+    return poll(p->snap.fds, (nfds_t)p->snap.len, timeout_ms);
+}
+
 int
-mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
-                int64_t timeout_ns)
+mw__os_poller_wait(struct mw__os_poller *p, struct mw_event *ev, size_t cap,
+                   int64_t timeout_ns)
 {
     struct pollset *s = &p->snap;
     size_t n = 0;
@@ -318,20 +329,8 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
      * `waiting` (and perhaps `interrupted`) set: a registration then
      * writes at most one byte, and the next wait drains it below after
      * one early return.  Nothing is lost, so no cleanup handler. */
-    if (PPOLL_BUILT && timeout_ns > 0 && timeout_ns % MW__NS_PER_MS != 0
-        && !atomic_load_explicit(&ppoll_refused, memory_order_relaxed)) {
-        int64_t sec = timeout_ns / 1000000000;
-
-        p->timeout.tv_sec = (time_t)(sec < MAX_PPOLL_S ? sec : MAX_PPOLL_S);
-        p->timeout.tv_nsec = (long)(timeout_ns % 1000000000);
-        ready = timed_poll(s->fds, (nfds_t)s->len, &p->timeout);
-        if (ready < 0 && (errno == ENOSYS || errno == EPERM)) {
-            atomic_store_explicit(&ppoll_refused, true, memory_order_relaxed);
-            ready = poll(s->fds, (nfds_t)s->len, mw__timeout_ms(timeout_ns));
-        }
-    } else {
-        ready = poll(s->fds, (nfds_t)s->len, mw__timeout_ms(timeout_ns));
-    }
+    ready = mw__timed_wait(timeout_ns, PPOLL_BUILT, &p->timeout, fine_wait,
+                           coarse_wait, p);
     if (ready < 0)
         rc = -errno;
 
@@ -373,7 +372,7 @@ mw__poller_wait(struct mw__poller *p, struct mw_event *ev, size_t cap,
 }
 
 int
-mw__poller_fd(const struct mw__poller *p)
+mw__os_poller_fd(const struct mw__os_poller *p)
 {
     (void)p;
     return -ENOTSUP;

@@ -6,24 +6,24 @@
  * is already non-zero, so with EPOLLET each signal is a fresh edge and the
  * wait never needs to read the counter: one system call per collected
  * event.  The counter can only approach its maximum (2^64 - 2) through
- * outside writes; then a write fails with EAGAIN, and mw__waker_signal()
+ * outside writes; then a write fails with EAGAIN, and mw__os_waker_signal()
  * drains and writes again, as mio does.
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 
-struct mw__waker {
+struct mw__os_waker {
     int efd;
 };
 
 
 int
-mw__waker_open(struct mw__waker **out, struct mw__poller *p)
+mw__os_waker_open(struct mw__os_waker **out, struct mw__os_poller *p)
 {
-    struct mw__waker *wk = malloc(sizeof(*wk));
+    struct mw__os_waker *wk = malloc(sizeof(*wk));
 
     (void)p;
     if (!wk)
@@ -40,13 +40,15 @@ mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 }
 
 int
-mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
+mw__os_waker_arm(struct mw__os_waker *wk, struct mw__os_poller *p,
+                 mw_token cookie)
 {
-    return mw__poller_ctl(p, MW__CTL_ADD, wk->efd, cookie, MW_READABLE, 0);
+    return mw__os_poller_ctl(p, MW__CTL_ADD, wk->efd, cookie, MW_READABLE,
+                             0);
 }
 
 int
-mw__waker_signal(struct mw__waker *wk)
+mw__os_waker_signal(struct mw__os_waker *wk)
 {
     const uint64_t one = 1;
     uint64_t drained;
@@ -67,14 +69,14 @@ mw__waker_signal(struct mw__waker *wk)
 }
 
 void
-mw__waker_consume(struct mw__waker *wk)
+mw__os_waker_consume(struct mw__os_waker *wk)
 {
     /* Collecting the edge was the consumption; see the file comment. */
     (void)wk;
 }
 
 void
-mw__waker_close(struct mw__waker *wk, bool in_child)
+mw__os_waker_close(struct mw__os_waker *wk, bool in_child)
 {
     /* No EPOLL_CTL_DEL: the set may be shared with a forked child, and
      * closing the last reference removes the eventfd from it anyway. */
@@ -84,7 +86,7 @@ mw__waker_close(struct mw__waker *wk, bool in_child)
 }
 
 int
-mw__waker_fd(const struct mw__waker *wk)
+mw__os_waker_fd(const struct mw__os_waker *wk)
 {
     return wk->efd;
 }

@@ -9,21 +9,21 @@
  * and kqueue's EV_CLEAR (a write to a non-empty pipe need not be one).
  * A full pipe (only outside writes can fill it) already reads as ready.
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-struct mw__waker {
+struct mw__os_waker {
     int rfd;
     int wfd;
 };
 
 int
-mw__waker_open(struct mw__waker **out, struct mw__poller *p)
+mw__os_waker_open(struct mw__os_waker **out, struct mw__os_poller *p)
 {
-    struct mw__waker *wk = malloc(sizeof(*wk));
+    struct mw__os_waker *wk = malloc(sizeof(*wk));
     int fds[2];
     int rc;
 
@@ -42,27 +42,29 @@ mw__waker_open(struct mw__waker **out, struct mw__poller *p)
 }
 
 int
-mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
+mw__os_waker_arm(struct mw__os_waker *wk, struct mw__os_poller *p,
+                 mw_token cookie)
 {
-    return mw__poller_ctl(p, MW__CTL_ADD, wk->rfd, cookie, MW_READABLE, 0);
+    return mw__os_poller_ctl(p, MW__CTL_ADD, wk->rfd, cookie, MW_READABLE,
+                             0);
 }
 
 int
-mw__waker_signal(struct mw__waker *wk)
+mw__os_waker_signal(struct mw__os_waker *wk)
 {
     return mw__pipe_signal(wk->wfd);
 }
 
 void
-mw__waker_consume(struct mw__waker *wk)
+mw__os_waker_consume(struct mw__os_waker *wk)
 {
     mw__fd_drain(wk->rfd);
 }
 
 void
-mw__waker_close(struct mw__waker *wk, bool in_child)
+mw__os_waker_close(struct mw__os_waker *wk, bool in_child)
 {
-    /* The poller was closed first (internal.h): no set holds the read
+    /* The poller was closed first (backend.h): no set holds the read
      * end any more. */
     (void)in_child;
     mw__close(wk->rfd);
@@ -71,7 +73,7 @@ mw__waker_close(struct mw__waker *wk, bool in_child)
 }
 
 int
-mw__waker_fd(const struct mw__waker *wk)
+mw__os_waker_fd(const struct mw__os_waker *wk)
 {
     return wk->rfd;
 }

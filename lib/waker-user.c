@@ -21,7 +21,7 @@
  * there the knote is added once, when armed by mw_poll_new(), before any
  * other thread can know the poll.
  */
-#include "internal.h"
+#include "poller-kqueue.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -32,8 +32,8 @@
 # include <sys/eventfd.h>
 #endif
 
-struct mw__waker {
-    struct mw__poller *kq;      /* a reference: it may outlive the poll;
+struct mw__os_waker {
+    struct mw__os_poller *kq;   /* a reference: it may outlive the poll;
                                  * NULL for a waker on a pipe */
     uintptr_t ident;
     mw_token cookie;
@@ -55,18 +55,18 @@ user_knote_refused(int rc)
  * refusal is known before the core looks for the waker's descriptor; on
  * a refusal, make the waker a pipe.  0 or -errno. */
 static int
-add_knote_or_pipe(struct mw__waker *wk, struct mw__poller *p)
+add_knote_or_pipe(struct mw__os_waker *wk, struct mw__os_poller *p)
 {
     int rc;
 
     if (MW_KQUEUE_EMULATED) {
-        wk->kq = mw__poller_kqueue_ref(p);  /* added when armed */
+        wk->kq = mw__os_poller_kqueue_ref(p);  /* added when armed */
         return 0;
     }
-    rc = mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
-                                  EV_ADD | EV_CLEAR, 0, 0);
+    rc = mw__os_poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                     EV_ADD | EV_CLEAR, 0, 0);
     if (rc == 0) {
-        wk->kq = mw__poller_kqueue_ref(p);
+        wk->kq = mw__os_poller_kqueue_ref(p);
         return 0;
     }
     wk->kq = NULL;
@@ -74,9 +74,9 @@ add_knote_or_pipe(struct mw__waker *wk, struct mw__poller *p)
 }
 
 int
-mw__waker_open(struct mw__waker **out, struct mw__poller *p)
+mw__os_waker_open(struct mw__os_waker **out, struct mw__os_poller *p)
 {
-    struct mw__waker *wk = malloc(sizeof(*wk));
+    struct mw__os_waker *wk = malloc(sizeof(*wk));
     int rc;
 
     if (!wk)
@@ -101,10 +101,10 @@ mw__waker_open(struct mw__waker **out, struct mw__poller *p)
  * or, when one is free again by now, nothing stands in the way of a
  * second try. */
 static int
-arm_knote(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
+arm_knote(struct mw__os_waker *wk, struct mw__os_poller *p, mw_token cookie)
 {
-    int rc = mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
-                                      EV_ADD | EV_CLEAR, 0, cookie);
+    int rc = mw__os_poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                         EV_ADD | EV_CLEAR, 0, cookie);
 #if MW_KQUEUE_EMULATED
     if (rc == -EBADF) {
         int fd = eventfd(0, EFD_CLOEXEC);
@@ -112,34 +112,35 @@ arm_knote(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
         if (fd < 0)
             return -errno;
         mw__close(fd);
-        rc = mw__poller_kqueue_change(p, wk->ident, EVFILT_USER,
-                                      EV_ADD | EV_CLEAR, 0, cookie);
+        rc = mw__os_poller_kqueue_change(p, wk->ident, EVFILT_USER,
+                                         EV_ADD | EV_CLEAR, 0, cookie);
     }
 #endif
     return rc;
 }
 
 int
-mw__waker_arm(struct mw__waker *wk, struct mw__poller *p, mw_token cookie)
+mw__os_waker_arm(struct mw__os_waker *wk, struct mw__os_poller *p,
+                 mw_token cookie)
 {
     wk->cookie = cookie;
     if (!wk->kq)
-        return mw__poller_ctl(p, MW__CTL_ADD, wk->pipe[0], cookie,
-                              MW_READABLE, 0);
+        return mw__os_poller_ctl(p, MW__CTL_ADD, wk->pipe[0], cookie,
+                                 MW_READABLE, 0);
     return arm_knote(wk, p, cookie);
 }
 
 int
-mw__waker_signal(struct mw__waker *wk)
+mw__os_waker_signal(struct mw__os_waker *wk)
 {
     if (!wk->kq)
         return mw__pipe_signal(wk->pipe[1]);
-    return mw__poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER, 0,
-                                    NOTE_TRIGGER, wk->cookie);
+    return mw__os_poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER, 0,
+                                       NOTE_TRIGGER, wk->cookie);
 }
 
 void
-mw__waker_consume(struct mw__waker *wk)
+mw__os_waker_consume(struct mw__os_waker *wk)
 {
     /* A pipe must be emptied for the next signal to be an edge (see
      * waker-pipe.c); a user knote was reset by EV_CLEAR. */
@@ -148,7 +149,7 @@ mw__waker_consume(struct mw__waker *wk)
 }
 
 void
-mw__waker_close(struct mw__waker *wk, bool in_child)
+mw__os_waker_close(struct mw__os_waker *wk, bool in_child)
 {
     if (!wk->kq) {
         mw__close(wk->pipe[0]);
@@ -160,14 +161,14 @@ mw__waker_close(struct mw__waker *wk, bool in_child)
      * child has no such knote: kqueues are not inherited (and under
      * libkqueue, kevent() takes locks a parent's thread may have held). */
     if (!in_child)
-        (void)mw__poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER,
-                                       EV_DELETE, 0, 0);
-    mw__poller_kqueue_unref(wk->kq, in_child);
+        (void)mw__os_poller_kqueue_change(wk->kq, wk->ident, EVFILT_USER,
+                                          EV_DELETE, 0, 0);
+    mw__os_poller_kqueue_unref(wk->kq, in_child);
     free(wk);
 }
 
 int
-mw__waker_fd(const struct mw__waker *wk)
+mw__os_waker_fd(const struct mw__os_waker *wk)
 {
     return wk->pipe[0];
 }

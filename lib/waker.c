@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The portable half of mw_waker: its state, the ready list of its poll,
- * and its lifetime.  The wakers of one poll share one kernel object
- * (eventfd, EVFILT_USER, self-pipe: the waker-*.c that configure linked)
- * and one ready list, both in the poll's hub (core.h), so a waker costs
- * no descriptor and no system call to create.
+ * The pending-flag protocol, both its halves beside the argument below:
+ * the portable half of mw_waker (its state, its wake: the producer, and
+ * its lifetime), and the wait's side of the hub that a poll's wakers
+ * share (its kernel object and ready list: the consumer).  The wakers
+ * of one poll share one kernel object (eventfd, EVFILT_USER, self-pipe:
+ * the waker-*.c that configure linked) and one ready list, both in the
+ * poll's hub (core.h), so a waker costs no descriptor and no system
+ * call to create.
  *
  * Why no wake is lost.  A waker's state is LISTED from the wake that put
  * it on the hub's ready list until the wait has taken it off and clears
@@ -56,19 +59,29 @@
  * Once the poll is freed nobody takes the list: a waker freed while
  * listed is then freed with the hub, by the last reference.
  *
- * P is mw_waker_wake() here; C is mw_poll_wait() (poll.c).
+ * P is mw_waker_wake() and wake_signal() here.  C is mw_poll_wait()
+ * (poll.c), which, when a batch holds the hub's event, calls
+ * mw__hub_deliver() here: take_ready() is (b) and (c), emit_ready() (d)
+ * to (g); mw__hub_orphan() clears the same way when the poll is freed.
  */
 #include "core.h"
 
 #include <errno.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+# define MW__NOINLINE __attribute__((noinline))
+#else
+# define MW__NOINLINE
+#endif
+
 /* Free the hub once its poll and every waker are gone.  In a fork()
  * child the kernel object is shared with the parent, and only closed. */
-void
-mw__hub_unref(struct waker_hub *hub)
+static void
+hub_unref(struct waker_hub *hub)
 {
     mw_waker *w;
 
@@ -83,8 +96,18 @@ mw__hub_unref(struct waker_hub *hub)
         free(w);
         w = next;
     }
-    mw__waker_close(hub->kobj, hub->pid != getpid());
+    mw__os_waker_close(hub->kobj, hub->pid != getpid());
     free(hub);
+}
+
+/* Drop the reference of a waker freed while listed, for the consumer,
+ * which frees the waker itself: never the hub's last, as the poll holds
+ * one until mw__hub_orphan() ends, so the hub stays (hub_unref()'s count,
+ * without its freeing, which the consumer must never reach). */
+static void
+hub_drop_freed_waker(struct waker_hub *hub)
+{
+    (void)atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel);
 }
 
 MW_EXPORT int
@@ -150,7 +173,7 @@ wake_signal(mw_waker *waker)
         atomic_store_explicit(&hub->owed, 0, memory_order_seq_cst);
     /* The backend's system call may change errno: keep the caller's. */
     saved = errno;
-    rc = mw__waker_signal(hub->kobj);
+    rc = mw__os_waker_signal(hub->kobj);
     if (rc < 0) {
         atomic_store_explicit(&hub->owed, 1, memory_order_seq_cst);
         listed = WAKER_LISTED;
@@ -189,13 +212,140 @@ mw_waker_free(mw_waker *waker)
                                     memory_order_acq_rel);
     if (prev == WAKER_IDLE) {
         free(waker);
-        mw__hub_unref(hub);
+        hub_unref(hub);
     } else if (atomic_load_explicit(&hub->orphaned, memory_order_acquire)) {
         /* Listed, and no wait will take it: the hub's last reference
          * frees it with the list. */
-        mw__hub_unref(hub);
+        hub_unref(hub);
     }
     /* Else listed: the wait that takes it frees it, and drops its
-     * reference (poll.c). */
+     * reference (emit_ready()). */
     mw__errno_restore(saved);
+}
+
+/* ---- the hub on its poll's side, called by poll.c: its making, the
+ * consumer, and its orphaning ---- */
+
+/* The poll's one waker object, armed under HUB_COOKIE, and its ready
+ * list; the poll holds the first reference. */
+int
+mw__hub_open(mw_poll *poll)
+{
+    struct waker_hub *hub;
+    void *mem;
+    int rc;
+
+    if (posix_memalign(&mem, alignof(struct waker_hub), sizeof(*hub)) != 0)
+        return -ENOMEM;
+    hub = mem;
+    atomic_init(&hub->head, NULL);
+    atomic_init(&hub->owed, 0);
+    atomic_init(&hub->refs, 1);
+    atomic_init(&hub->orphaned, 0);
+    hub->pid = poll->pid;
+    rc = mw__os_waker_open(&hub->kobj, poll->poller);
+    if (rc < 0) {
+        free(hub);
+        return rc;
+    }
+    rc = mw__os_waker_arm(hub->kobj, poll->poller, HUB_COOKIE);
+    if (rc < 0) {
+        mw__os_waker_close(hub->kobj, false);
+        free(hub);
+        return rc;
+    }
+    poll->hub = hub;
+    return 0;
+}
+
+/* Steps (b) and (c) of the argument above, on the hub's event:
+ * consume the kernel object, then take the whole ready list, and queue
+ * it, oldest push first, behind what an earlier wait left.  The waiting
+ * thread alone. */
+static void
+take_ready(mw_poll *poll)
+{
+    mw_waker *w, *oldest, *fifo = NULL;
+
+    mw__os_waker_consume(poll->hub->kobj);
+    w = atomic_exchange_explicit(&poll->hub->head, NULL,
+                                 memory_order_acquire);
+    oldest = NULL;
+    while (w) {
+        mw_waker *next = w->next;
+
+        if (!oldest)
+            oldest = w;
+        w->next = fifo;
+        fifo = w;
+        w = next;
+    }
+    if (!fifo)
+        return;
+    *poll->leftover_tail = fifo;
+    poll->leftover_tail = &oldest->next;
+}
+
+/* Steps (d) to (g): hand out up to room of the queued wakers' events.
+ * A waker freed while listed is freed here instead.  The waiting thread
+ * alone. */
+static int
+emit_ready(mw_poll *poll, struct mw_event *ev, size_t room)
+{
+    size_t k = 0;
+
+    while (poll->leftover && k < room) {
+        mw_waker *w = poll->leftover;
+        mw_waker *next = w->next;
+        mw_token token = w->token;
+
+        poll->leftover = next;
+        if (!next)
+            poll->leftover_tail = &poll->leftover;
+        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
+            free(w);
+            hub_drop_freed_waker(poll->hub);
+            continue;
+        }
+        ev[k].token = token;
+        ev[k].flags = MW_EV_READABLE;
+        k++;
+    }
+    return (int)k;
+}
+
+int
+mw__hub_deliver(mw_poll *poll, struct mw_event *ev, size_t room,
+                bool hub_event)
+{
+    if (hub_event)
+        take_ready(poll);
+    return emit_ready(poll, ev, room);
+}
+
+/* The poll is going: nobody will take the ready list again.  Wakers
+ * still alive keep waking the hub's kernel object, which stays open
+ * until the last of them is freed, and their wakes return 0.  The listed
+ * ones are made idle, and those freed while listed are freed now; a
+ * waker listed from now on and then freed is freed with the hub. */
+void
+mw__hub_orphan(mw_poll *poll)
+{
+    struct waker_hub *hub = poll->hub;
+    mw_waker *w;
+
+    atomic_store_explicit(&hub->orphaned, 1, memory_order_seq_cst);
+    w = atomic_exchange_explicit(&hub->head, NULL, memory_order_acquire);
+    *poll->leftover_tail = w;
+    w = poll->leftover;
+    while (w) {
+        mw_waker *next = w->next;
+
+        if (mw__pending_clear(&w->pending) == WAKER_FREED) {
+            free(w);
+            hub_drop_freed_waker(hub);
+        }
+        w = next;
+    }
+    hub_unref(hub);
 }

@@ -5,7 +5,7 @@
  * that finds the pending flag set makes no system call, so that promise
  * rests on the two fences of the pending-flag protocol (waker.c, at the
  * top): the producer's in mw__pending_seen() and the consumer's in
- * mw__pending_clear() (lib/internal.h).  A stress test of the whole API
+ * mw__pending_clear() (lib/core.h).  A stress test of the whole API
  * meets the window between them too seldom to notice one of them gone,
  * so this test runs the two primitives themselves, on atomics of its own,
  * as the store-buffering litmus test they exist to defeat:
@@ -38,7 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core.h"
 
 #include "tap.h"
 #include "util.h"

@@ -100,7 +100,7 @@ inline_wake(struct run *run)
 /* The same wake, out of line, in the library's shape: called through a
  * volatile pointer (no compiler can inline it) as a shared library's
  * function is called through the GOT, with the fence the library uses
- * on x86-64 (lib/internal.h), and the signalling half in another
+ * on x86-64 (lib/core.h), and the signalling half in another
  * function. */
 static void
 called_wake_signal(struct run *run)

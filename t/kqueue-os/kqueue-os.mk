@@ -58,7 +58,7 @@ endif
 # The library's sources, as a kqueue build on the system would select
 # them (the core of Makefile.am's list, mw_core_sources, and the kqueue
 # poller; each program adds its waker), and the harness.
-KQOS_LIB = $(mw_core_sources) lib/poller-kqueue.c
+KQOS_LIB = $(mw_core_sources) lib/poller-kqueue.c lib/poller-kqueue.h
 KQOS_HARNESS = \
 	t/kqueue-os/fake.c \
 	t/kqueue-os/fake.h \

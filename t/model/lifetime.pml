@@ -58,7 +58,7 @@ inline WAKE(w)
         atomic { old = pending[w]; pending[w] = 1 }     /* exchange */
         if
         :: old -> skip                          /* merged */
-        :: else -> atomic { kready[w] = 1 }     /* mw__waker_signal */
+        :: else -> atomic { kready[w] = 1 }     /* mw__os_waker_signal */
             printf("MSC: %d wakes waker %d: signals\n", _pid, w)
         fi;
         old = 0
@@ -89,7 +89,7 @@ active proctype owner()
     /* mw_waker_new(1): attach() takes slot 0 with the next generation */
     LOCK();
     g = (slot_gen + 1) % GEN_MOD;
-    kgen[1] = g;                        /* mw__waker_arm under cookie g */
+    kgen[1] = g;                        /* mw__os_waker_arm under cookie g */
     kreg[1] = 1;
     slot_gen = g;
     slot_waker = 1;
@@ -100,7 +100,7 @@ active proctype owner()
     woke1 = 1
 }
 
-/* mw_poll_wait: mw__poller_wait fetches (cookie) pairs without the lock;
+/* mw_poll_wait: mw__os_poller_wait fetches (cookie) pairs without the lock;
  * deliver() translates them under it. */
 active proctype consumer()
 {

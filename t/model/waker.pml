@@ -156,7 +156,7 @@ inline FENCE(t)
 
 /* ---- the kernel object's operations (waker-eventfd.c, waker-pipe.c) ---- */
 
-/* mw__waker_signal: make the object readable; an event for the poller. */
+/* mw__os_waker_signal: make the object readable; an event for the poller. */
 inline KSIGNAL()
 {
     atomic {
@@ -181,7 +181,7 @@ inline KSIGNAL()
     }
 }
 
-/* The wait's collection of the event: mw__poller_wait returns it. */
+/* The wait's collection of the event: mw__os_poller_wait returns it. */
 inline KCOLLECT()
 {
 #if defined(KOBJ_PIPE) && defined(LEVEL)
@@ -191,7 +191,7 @@ inline KCOLLECT()
 #endif
 }
 
-/* mw__waker_consume */
+/* mw__os_waker_consume */
 inline KCONSUME()
 {
 #ifdef KOBJ_PIPE
