@@ -15,8 +15,8 @@
  *   - a refused finer call (ENOSYS from an old kernel, EPERM from a
  *     seccomp filter, made here by t/lib/wrap.c's wrapper) falls back, once
  *     for the process, to whole milliseconds rounded up;
- *   - a signal handler ends the wait with -EINTR, and a cancel acted on
- *     inside it leaves the poll usable.
+ *   - a signal handler ends the wait with -EINTR (errno as it was), and
+ *     a cancel acted on inside it leaves the poll usable.
  * Lower bounds only: how late a wait ends is the machine's business
  * (make bench measures it).
  */
@@ -365,6 +365,7 @@ struct blocked {
     pthread_t self;
     atomic_int inside;
     int rc;
+    int errno_after;            /* errno was EDOM before the wait */
     /* Here, not on the waiting thread's stack: a frame a cancel unwinds
      * must hold no array and no local whose address is taken, or
      * AddressSanitizer finds its redzones still poisoned when the thread
@@ -388,7 +389,9 @@ wait_long(void *arg)
 {
     struct blocked *b = arg;
 
+    errno = EDOM;
     b->rc = mw_poll_wait_ts(b->p, b->ev, 4, &b->ts);
+    b->errno_after = errno;
     return NULL;
 }
 
@@ -431,6 +434,9 @@ interrupted_and_cancelled(mw_poll *p)
     util_thread_join(b.self);
     is_errno(b.rc, -EINTR, "a signal handler ends a 30 s + 1 ns wait with "
              "-EINTR");
+    /* The backend's call failed with EINTR; the caller's errno stays. */
+    ok(b.errno_after == EDOM, "errno is left as it was by a wait that "
+       "ends with -EINTR (got %s)", strerror(b.errno_after));
 
     start_blocked(&b, p);
     pthread_cancel(b.self);
