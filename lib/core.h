@@ -24,11 +24,11 @@
 #include <sys/types.h>
 
 /* ---- the pending flag's primitives (waker.c) ----
- * The locked-add fence below, MW__NOINLINE in waker.c and MW_NOPLT in
- * <miowake.h> were each measured on the pending path of mw_waker_wake()
- * (figures and method in doc/PERFORMANCE.md).  Do not copy them to other
- * code, or change them, without the same measurement: they pay off only
- * there. */
+ * The locked-add fence below, MW__NOINLINE and MW__LINE_ALIGNED in
+ * waker.c and MW_NOPLT in <miowake.h> were each measured on the pending
+ * path of mw_waker_wake() (figures and method in doc/PERFORMANCE.md).
+ * Do not copy them to other code, or change them, without the same
+ * measurement: they pay off only there. */
 
 /* The full barrier of the pending-flag protocol (waker.c): a seq_cst
  * fence.  On x86-64 it is written as the locked add of zero below the

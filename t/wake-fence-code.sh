@@ -6,11 +6,15 @@
 # (x86-64's store buffer, any arm64) that promise holds only if the
 # library's compiled code carries the full barrier of the pending-flag
 # protocol (lib/waker.c) at both ends: in mw_waker_wake() before it reads
-# the flag, and on the wait's collect path (deliver() in lib/poll.c,
-# which may be inlined into mw_poll_wait()) after it clears the flag.
+# the flag, and on the wait's collect path (mw__hub_deliver() in
+# lib/waker.c, reached from mw_poll_wait()) after it clears the flag.
 # t/wake-fence-litmus runs the same primitives on this machine; this
 # test reads the built library, so that a barrier the compiler or an edit
 # dropped is seen on every build, also one whose tests run elsewhere.
+#
+# It also checks that mw_waker_wake starts a 64-byte line, which
+# lib/waker.c asks for because its pending path straddling two was
+# measured slower.
 #
 # x86-64: a lock-prefixed instruction or mfence; arm64: dmb ish.  Other
 # architectures, a build without objdump, a ThreadSanitizer build
@@ -111,7 +115,7 @@ if grep -q '__gcov' "$tmp/wake"; then
     skip_all "--coverage -O0 build: the barrier's helper is not inlined"
 fi
 
-echo "1..2"
+echo "1..3"
 n=0
 failed=0
 check() { # check FILE DESCRIPTION
@@ -129,4 +133,16 @@ check "$tmp/wake" "mw_waker_wake carries a full barrier before it reads \
 the pending flag ($format)"
 check "$tmp/wait" "mw_poll_wait's collect path (deliver) carries a full \
 barrier after it clears the pending flag ($format; looked in:$looked)"
+
+# The pending path must not straddle two 64-byte lines (lib/waker.c says
+# what that cost): the function starts one.
+n=$((n + 1))
+addr=$(sed -n 's/^\([0-9a-f][0-9a-f]*\) <mw_waker_wake>:$/\1/p' "$tmp/dis" |
+       head -n 1)
+if [ -n "$addr" ] && [ $((0x$addr % 64)) -eq 0 ]; then
+    echo "ok $n - mw_waker_wake starts a 64-byte line (at 0x$addr)"
+else
+    echo "not ok $n - mw_waker_wake starts a 64-byte line (at 0x$addr)"
+    failed=$((failed + 1))
+fi
 [ "$failed" -eq 0 ]
