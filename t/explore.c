@@ -140,6 +140,25 @@ main(void)
 # define WRAP_FCNTL_FSTAT 1
 #endif
 
+/* The finer timed waits have two names where glibc lets a program choose
+ * its time_t (i386, armhf, armel), and go uncounted there.  Without the
+ * C library's epoll_pwait2 (musl) the library makes the system call
+ * through syscall(). */
+#if !(defined(__GLIBC__) && defined(__TIMESIZE) && __TIMESIZE == 32)
+# if defined(HAVE_PPOLL)
+#  define EXPLORE_PPOLL 1
+# endif
+# if defined(HAVE_SYS_EPOLL_H) && defined(HAVE_EPOLL_PWAIT2)
+#  define EXPLORE_PWAIT2 1
+# endif
+#endif
+#if defined(HAVE_SYS_EPOLL_H) && !defined(HAVE_EPOLL_PWAIT2) \
+    && defined(HAVE_DECL_SYS_EPOLL_PWAIT2) && defined(SYS_epoll_pwait2)
+# if HAVE_DECL_SYS_EPOLL_PWAIT2
+#  define EXPLORE_PWAIT2_SYSCALL 1
+# endif
+#endif
+
 /* Weak: older glibc keeps dlsym in libdl. */
 #if defined(__GNUC__) || defined(__clang__)
 # pragma weak dlsym
@@ -171,7 +190,7 @@ enum fn {
     FN_EPOLL_CREATE1, FN_EPOLL_CTL, FN_EPOLL_WAIT, FN_EVENTFD, FN_PIPE2,
     FN_PIPE, FN_READ, FN_WRITE, FN_CLOSE, FN_SYS_READ, FN_SYS_WRITE,
     FN_SYS_CLOSE, FN_FCNTL, FN_FSTAT, FN_KQUEUE, FN_KEVENT, FN_POLL,
-    FN_LOCK, FN_NFN
+    FN_LOCK, FN_EPOLL_PWAIT2, FN_PPOLL, FN_NFN
 };
 
 static const char *const fn_name[FN_NFN] = {
@@ -179,7 +198,7 @@ static const char *const fn_name[FN_NFN] = {
     "epoll_create1", "epoll_ctl", "epoll_wait", "eventfd", "pipe2", "pipe",
     "read", "write", "close", "syscall(SYS_read)", "syscall(SYS_write)",
     "syscall(SYS_close)", "fcntl", "fstat", "kqueue", "kevent", "poll",
-    "pthread_mutex_lock"
+    "pthread_mutex_lock", "epoll_pwait2", "ppoll"
 };
 
 /* The API calls, for grouping and for the table of errors. */
@@ -908,8 +927,13 @@ close(int fd)
     return do_close(FN_CLOSE, 0, fd);
 }
 
+#ifdef EXPLORE_PWAIT2_SYSCALL
+static enum fault pwait2_fault(const struct timespec *ts);
+#endif
+
 /* The non-cancellable forms of read, write and close are these numbers
- * through syscall(); any other number goes through untouched. */
+ * through syscall(), and so is epoll_pwait2 where the C library has no
+ * function of that name; any other number goes through untouched. */
 long
 syscall(long number, ...)
 {
@@ -938,6 +962,13 @@ syscall(long number, ...)
 #ifdef SYS_close
     if (number == SYS_close)
         return do_close(FN_SYS_CLOSE, number, (int)a[0]);
+#endif
+#ifdef EXPLORE_PWAIT2_SYSCALL
+    if (number == SYS_epoll_pwait2
+        && pwait2_fault((const struct timespec *)a[3]) != F_NONE) {
+        errno = EINTR;
+        return -1;
+    }
 #endif
     return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -998,6 +1029,49 @@ poll(struct pollfd *fds, nfds_t n, int timeout)
     depth--;
     return r;
 }
+
+#if defined(EXPLORE_PPOLL) || defined(EXPLORE_PWAIT2) \
+    || defined(EXPLORE_PWAIT2_SYSCALL)
+/* The finer timed waits of mw_poll_wait_ts(): the faults of their
+ * millisecond forms.  Not ENOSYS or EPERM, the system refusing the call:
+ * the library remembers a refusal for the process, so every later run of
+ * this one would make other calls; t/wait-ts forces both, each in a
+ * process of its own. */
+# define FINE_WAIT_MASK (M(F_EINTR) | ASYNC)
+
+/* The wait would block: a signal then ends it with EINTR. */
+static bool
+fine_wait_blocks(const struct timespec *ts)
+{
+    return !ts || ts->tv_sec != 0 || ts->tv_nsec != 0;
+}
+#endif
+
+#ifdef EXPLORE_PPOLL
+typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *,
+                        const sigset_t *);
+static ppoll_fn real_ppoll;
+
+int
+ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+      const sigset_t *sigmask)
+{
+    enum fault f = F_NONE;
+    int r;
+
+    RESOLVE(real_ppoll, "ppoll");
+    if (COUNTED())
+        f = at_call(FN_PPOLL, FINE_WAIT_MASK | M(F_ENOMEM));
+    if (fails(f) || (f == F_SIGNAL && fine_wait_blocks(ts))) {
+        errno = f == F_SIGNAL ? EINTR : fault_errno[f];
+        return -1;
+    }
+    depth++;
+    r = real_ppoll(fds, n, ts, sigmask);
+    depth--;
+    return r;
+}
+#endif
 
 #ifdef WRAP_FCNTL_FSTAT
 typedef int (*fcntl_fn)(int, int, ...);
@@ -1121,6 +1195,45 @@ epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
     depth--;
     return r;
 }
+
+# if defined(EXPLORE_PWAIT2) || defined(EXPLORE_PWAIT2_SYSCALL)
+/* Returns the fault to give the call (F_SIGNAL only when it blocks), for
+ * the C library's epoll_pwait2 and for the system call made through
+ * syscall() where there is none (musl). */
+static enum fault
+pwait2_fault(const struct timespec *ts)
+{
+    enum fault f = COUNTED() ? at_call(FN_EPOLL_PWAIT2, FINE_WAIT_MASK)
+                             : F_NONE;
+
+    if (fails(f) || (f == F_SIGNAL && fine_wait_blocks(ts)))
+        return f;
+    return F_NONE;
+}
+# endif
+
+# ifdef EXPLORE_PWAIT2
+typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int,
+                               const struct timespec *, const sigset_t *);
+static epoll_pwait2_fn real_epoll_pwait2;
+
+int
+epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+             const struct timespec *ts, const sigset_t *sigmask)
+{
+    int r;
+
+    RESOLVE(real_epoll_pwait2, "epoll_pwait2");
+    if (pwait2_fault(ts) != F_NONE) {
+        errno = EINTR;
+        return -1;
+    }
+    depth++;
+    r = real_epoll_pwait2(epfd, ev, max, ts, sigmask);
+    depth--;
+    return r;
+}
+# endif
 #endif /* HAVE_SYS_EPOLL_H */
 
 #ifdef HAVE_SYS_EVENTFD_H
@@ -1260,7 +1373,8 @@ passes_kernel_error(enum api a, enum fn fn)
         return fn == FN_EPOLL_CTL || fn == FN_KEVENT || fn == FN_FCNTL
                || fn == FN_FSTAT;
     case A_WAIT:
-        return fn == FN_EPOLL_WAIT || fn == FN_POLL || fn == FN_KEVENT;
+        return fn == FN_EPOLL_WAIT || fn == FN_POLL || fn == FN_KEVENT
+               || fn == FN_EPOLL_PWAIT2 || fn == FN_PPOLL;
     case A_WAKE:
         return fn == FN_WRITE || fn == FN_SYS_WRITE || fn == FN_KEVENT;
     default:
@@ -1290,6 +1404,7 @@ rc_allowed(enum api a, long rc)
 #define NW (NWAKER + 1)     /* the last one is the fresh one of the end */
 #define CAP 8
 #define SHORT_MS 10
+static const struct timespec fine_timeout = { 0, 500000 };
 
 #define TOKEN_PIPE(i) ((mw_token)0x100 + (mw_token)(i))
 #define TOKEN_HI ((mw_token)0x1FF)
@@ -1550,7 +1665,8 @@ do_register(struct sc *s, int fd, mw_token tok, unsigned interest,
     return true;
 }
 
-static void collect(struct sc *s, int timeout_ms, const char *label);
+static void collect(struct sc *s, int timeout_ms,
+                    const struct timespec *fine, const char *label);
 static void test_write(int fd);
 
 /* After a failed reregistration the old one is still in force: a byte
@@ -1564,7 +1680,7 @@ probe_old(struct sc *s, int fd, int peer)
     for (int i = 0; i < NPIPE; i++)
         if (fd == s->pr[i])
             s->pdue[i] = true;
-    collect(s, 0, "the wait after a failed reregistration");
+    collect(s, 0, NULL, "the wait after a failed reregistration");
 }
 
 static bool
@@ -1626,11 +1742,13 @@ pending_count(const struct sc *s)
     return n;
 }
 
-/* Wait until every due event has come: first with timeout_ms, then, for
- * what a broken library may have lost, a few short waits.  Tokens of
- * nothing live are strays. */
+/* Wait until every due event has come: first with timeout_ms, or with
+ * mw_poll_wait_ts() and *fine where fine is not NULL, then, for what a
+ * broken library may have lost, a few short waits.  Tokens of nothing
+ * live are strays. */
 static void
-collect(struct sc *s, int timeout_ms, const char *label)
+collect(struct sc *s, int timeout_ms, const struct timespec *fine,
+        const char *label)
 {
     struct mw_event ev[CAP];
 
@@ -1640,7 +1758,10 @@ collect(struct sc *s, int timeout_ms, const char *label)
         long n;
 
         memset(ev, 0, sizeof ev);
-        n = API(A_WAIT, label, mw_poll_wait(s->p, ev, CAP, t));
+        if (fine && round < 6)
+            n = API(A_WAIT, label, mw_poll_wait_ts(s->p, ev, CAP, fine));
+        else
+            n = API(A_WAIT, label, mw_poll_wait(s->p, ev, CAP, t));
         if (n < 0 && memcmp(ev, untouched, sizeof ev) != 0)
             broke("%s failed (%s) but wrote into the events", label,
                   tap_errno_name(n));
@@ -1760,13 +1881,20 @@ body(struct sc *s)
     }
     test_write(s->hi_w);
     s->hidue = true;
-    collect(s, 0, "the wait after the wakes (timeout 0)");
+    collect(s, 0, NULL, "the wait after the wakes (timeout 0)");
 
     if (!do_wake(s, 1))
         return;
     test_write(s->pw[1]);
     s->pdue[1] = true;
-    collect(s, SHORT_MS, "the wait with a timeout");
+    collect(s, SHORT_MS, NULL, "the wait with a timeout");
+
+    /* Half a millisecond: the poller's finer call, where it has one. */
+    if (!do_wake(s, 2))
+        return;
+    test_write(s->pw[2]);
+    s->pdue[2] = true;
+    collect(s, 0, &fine_timeout, "the wait with a timeout finer than 1 ms");
 
     if (!do_reregister(s, s->sv[0], s->sv[1], TOKEN_SOCK2, MW_WRITABLE,
                        "the socket"))
@@ -1786,7 +1914,7 @@ body(struct sc *s)
             return;
     test_write(s->pw[0]);
     s->pdue[0] = true;
-    collect(s, 0, "the wait after fork()");
+    collect(s, 0, NULL, "the wait after fork()");
 
     /* Churn: slots and descriptors freed and taken again, twice, so that
      * a slot's generation moves on past a reuse. */
@@ -1799,8 +1927,8 @@ body(struct sc *s)
         for (int j = 1 + round; j < NWAKER; j += 4)
             if (!do_wake(s, j))
                 return;
-        collect(s, 0, round == 0 ? "the wait after new wakers"
-                                 : "the wait after newer wakers");
+        collect(s, 0, NULL, round == 0 ? "the wait after new wakers"
+                                       : "the wait after newer wakers");
     }
 }
 
@@ -1820,7 +1948,7 @@ check_end(struct sc *s)
     for (int j = 0; j < NW; j++)
         if (s->w[j] && !do_wake(s, j))
             return;
-    collect(s, 0, "the last wait");
+    collect(s, 0, NULL, "the last wait");
 }
 
 /* Everything freed; half the wakers outlive the poll, and are woken
