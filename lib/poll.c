@@ -4,11 +4,10 @@
  * table (core.h) that turns the cookies a backend reports into the
  * caller's tokens, and the wait, which hands the wakers' event to
  * mw__hub_deliver() (waker.c, beside the protocol it is a half of).
- * Owning the table in the core, rather than
- * trusting the kernel's copy of a token, is what makes every backend
- * agree on -EEXIST/-ENOENT, and lets a registration vanish while another
- * thread waits: an event whose cookie no longer names a live entry is
- * dropped.
+ * Owning the table in the core, rather than trusting the kernel's copy
+ * of a token, is what makes every backend agree on -EEXIST/-ENOENT, and
+ * lets a registration vanish while another thread waits: an event whose
+ * cookie no longer names a live entry is dropped.
  */
 #include "core.h"
 

@@ -3,14 +3,13 @@ dnl The one table of libmiowake's mechanisms, and what configure makes of
 dnl it: the --with-poller and --with-waker options (their help text and
 dnl their values), a forced waker's poller, the auto choice, the errors
 dnl of a mechanism that is missing or of a pair that cannot work, the
-dnl Automake conditionals POLLER_<NAME> and WAKER_<NAME>, the sources and
-dnl objects the library is built from, and MW_BACKEND_NAME (mw_backend(),
-dnl the summary, miowake.pc).
+dnl sources and objects the library is built from, and MW_BACKEND_NAME
+dnl (mw_backend(), the summary, miowake.pc).
 dnl
 dnl A row: [[NAME], [KIND], [HAVE], [POLLERS], [MISSING], [WHY]]
 dnl   NAME     the value of --with-KIND=, and the name in mw_backend():
-dnl            a lowercase word, as it also names a shell case pattern,
-dnl            the conditional KIND_NAME and a file.
+dnl            a lowercase word, as it also names a shell case pattern
+dnl            and a file.
 dnl            Its source is lib/KIND-NAME.c, which Makefile.am lists
 dnl            in EXTRA_lib_libmiowake_la_SOURCES.
 dnl   KIND     poller or waker.
@@ -174,20 +173,14 @@ m4_map_args_w([$4], [--with-poller=], [], [ or ])[:
 ])])
 
 dnl MW_BACKEND_OUTPUT: what the build is told of the choice.
-dnl   POLLER_<NAME>, WAKER_<NAME>  Automake conditionals, one a row, for
-dnl                                 a Makefile fragment that needs them
-dnl                                 (the library's sources do not).
 dnl   MW_POLLER, MW_WAKER           the names, substituted: Makefile.am
 dnl                                 builds lib/KIND-NAME.c of each.
 dnl   MW_BACKEND_NAME               "POLLER+WAKER", defined and substituted.
 AC_DEFUN([MW_BACKEND_OUTPUT], [
-m4_foreach([_mw_row], [MW_BACKENDS], [_MW_BK_CONDITIONAL(_mw_row)])dnl
 AC_SUBST([MW_POLLER], [$mw_poller])
 AC_SUBST([MW_WAKER], [$mw_waker])
 AC_DEFINE_UNQUOTED([MW_BACKEND_NAME], ["$mw_poller+$mw_waker"],
                    [The poller and waker this build uses, for mw_backend().])
 AC_SUBST([MW_BACKEND_NAME], ["$mw_poller+$mw_waker"])
 ])
-m4_define([_MW_BK_CONDITIONAL],
-[AM_CONDITIONAL(m4_toupper([$2_$1]), [test "x$mw_$2" = x$1])
-])
+
